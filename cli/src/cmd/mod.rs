@@ -1,0 +1,43 @@
+//! Subcommands: one module each.
+
+mod inspect;
+mod issue;
+mod keygen;
+mod verify;
+
+use clap::{Parser, Subcommand};
+
+use crate::util::{CliError, Outcome};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "evoucher",
+    version,
+    about = "Signed e-vouchers for G2P and humanitarian programs: issue, verify, inspect",
+    long_about = "Signed e-vouchers for G2P and humanitarian programs.\n\nExit codes: 0 valid or done, 1 invalid or refused, 2 usage or I/O error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make an issuer key: write the private JWK (mode 0600), print the public JWKS.
+    Keygen(keygen::Args),
+    /// Issue a signed voucher (or a batch from a CSV of beneficiaries).
+    Issue(issue::Args),
+    /// Verify a voucher offline against a trust store (JWKS).
+    Verify(verify::Args),
+    /// Show every layer of a voucher decoded, without trust, for debugging.
+    Inspect(inspect::Args),
+}
+
+pub fn run(cli: Cli) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Issue(a) => issue::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}

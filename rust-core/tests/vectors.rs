@@ -1,0 +1,136 @@
+//! Runs every file in `test-vectors/vouchers/` and checks that regenerating them gives the same
+//! bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::PathBuf;
+
+use evoucher_core::verify::{decode, stage_flags, verify};
+use evoucher_core::{text, TrustStore};
+use serde_json::Value;
+use support::vectors;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-vectors/vouchers")
+}
+
+fn files() -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn regenerating_gives_the_same_bytes() {
+    let generated = vectors::generate();
+    let on_disk = files();
+    assert_eq!(
+        generated.len(),
+        on_disk.len(),
+        "vector count differs: run `cargo run -p evoucher-core --example gen_vectors`"
+    );
+    for (name, v) in &generated {
+        let path = dir().join(format!("{name}.json"));
+        let disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            disk,
+            vectors::to_file_text(v),
+            "{name}: file differs from the generator"
+        );
+    }
+    let keys = std::fs::read_to_string(dir().join("../keys.json")).unwrap();
+    assert_eq!(keys, vectors::to_file_text(&vectors::keys_json()));
+}
+
+#[test]
+fn every_vector_gives_its_expected_result() {
+    let all = files();
+    assert!(all.len() >= 40, "expected the full set of vectors");
+    let mut valid = 0;
+    for (name, v) in &all {
+        let trust = TrustStore::from_jwks_json(&v["context"]["jwks"].to_string()).unwrap();
+        let clock = v["context"]["clock"].as_i64().unwrap();
+        let text = v["stages"]["text"].as_str().unwrap();
+        let result = verify(text, &trust, clock);
+        let exp = &v["expected"];
+        assert_eq!(
+            result.is_ok(),
+            exp["valid"].as_bool().unwrap(),
+            "{name}: {result:?}"
+        );
+        let failed = result.as_ref().err().map(|e| e.stage().as_str());
+        assert_eq!(failed, exp["failed_stage"].as_str(), "{name}: {result:?}");
+        for (stage, flag) in stage_flags(&result) {
+            assert_eq!(
+                flag,
+                exp["stages"][stage.as_str()].as_bool(),
+                "{name}: stage {stage}"
+            );
+        }
+        if let Ok(ok) = &result {
+            valid += 1;
+            assert_eq!(
+                Some(ok.voucher.id.to_hex().as_str()),
+                exp["voucher_id"].as_str(),
+                "{name}"
+            );
+            assert_eq!(
+                serde_json::to_value(&ok.voucher).unwrap(),
+                v["stages"]["claims"],
+                "{name}: claims"
+            );
+            // Every intermediate stage matches the bytes recorded in the vector.
+            let d = decode(text).unwrap();
+            assert_eq!(
+                hex::encode(&d.cose),
+                v["stages"]["cose_hex"].as_str().unwrap(),
+                "{name}"
+            );
+            if let Some(c) = v["stages"]["compressed_hex"].as_str() {
+                assert_eq!(hex::encode(&d.body), c, "{name}");
+                assert!(d.compressed);
+            }
+            assert_eq!(
+                hex::encode(d.sign1.payload.as_ref().unwrap()),
+                v["stages"]["claims_cbor_hex"].as_str().unwrap(),
+                "{name}"
+            );
+        }
+    }
+    assert!(valid >= 8, "expected the valid vectors to verify");
+}
+
+#[test]
+fn vectors_cover_every_stage() {
+    let all = files();
+    for stage in evoucher_core::Stage::ALL {
+        assert!(
+            all.iter()
+                .any(|(_, v)| v["expected"]["failed_stage"].as_str() == Some(stage.as_str())),
+            "no vector fails at {stage}"
+        );
+    }
+}
+
+#[test]
+fn compressed_hex_decompresses_to_cose_hex() {
+    for (name, v) in files() {
+        if let (Some(c), Some(cose)) = (
+            v["stages"]["compressed_hex"].as_str(),
+            v["stages"]["cose_hex"].as_str(),
+        ) {
+            let (out, compressed) = text::decompress(&hex::decode(c).unwrap()).unwrap();
+            assert!(compressed);
+            assert_eq!(hex::encode(out), cose, "{name}");
+        }
+    }
+}
