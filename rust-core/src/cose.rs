@@ -9,7 +9,7 @@ use coset::iana;
 use coset::{
     CborSerializable, CoseSign1, Header, RegisteredLabelWithPrivate, TaggedCborSerializable,
 };
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
 use crate::error::VerifyError;
 use crate::keys::IssuerKey;
@@ -84,8 +84,23 @@ pub fn verify_ed25519(
     key: &VerifyingKey,
     external_aad: &[u8],
 ) -> Result<(), VerifyError> {
-    let sig = Signature::from_slice(&s.signature).map_err(|_| VerifyError::Signature)?;
-    let tbs = s.tbs_data(external_aad);
-    key.verify_strict(&tbs, &sig)
-        .map_err(|_| VerifyError::Signature)
+    let tbs = sig_structure(s, external_aad);
+    if crate::keys::ed25519_verify_strict(key, &tbs, &s.signature) {
+        Ok(())
+    } else {
+        Err(VerifyError::Signature)
+    }
+}
+
+/// The Sig_structure (RFC 9052 §4.4) to verify against. The protected header goes in as the
+/// bytes that were sent, except that an empty protected map is taken as the zero-length bstr
+/// however it was written (`h''` or `h'A0'`): RFC 9052 §3 has recipients accept both, and
+/// cose-wg `sign-pass-01` is signed that way. Vouchers never have an empty protected header.
+pub fn sig_structure(s: &CoseSign1, external_aad: &[u8]) -> Vec<u8> {
+    if s.protected.header.is_empty() && s.protected.original_data.as_deref() != Some(&[]) {
+        let mut c = s.clone();
+        c.protected.original_data = None;
+        return c.tbs_data(external_aad);
+    }
+    s.tbs_data(external_aad)
 }

@@ -248,3 +248,12 @@ pub(crate) fn decode32(s: &str, member: &'static str) -> Result<[u8; 32], KeyErr
     let v = B64.decode(s).map_err(|_| KeyError::Member(member))?;
     v.try_into().map_err(|_| KeyError::Member(member))
 }
+
+/// Strict Ed25519 verification (RFC 8032 with ed25519-dalek's `verify_strict`: canonical S,
+/// no small-order public key or R). Used by the COSE layer; exposed for cross-checks.
+pub fn ed25519_verify_strict(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+        return false;
+    };
+    key.verify_strict(msg, &sig).is_ok()
+}

@@ -86,3 +86,69 @@ pub fn decompress(body: &[u8]) -> Result<(Vec<u8>, bool), VerifyError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn base45_rfc9285_examples() {
+        assert_eq!(base45_encode(b"AB"), "BB8");
+        assert_eq!(base45_encode(b"Hello!!"), "%69 VD92EX0");
+        assert_eq!(base45_encode(b"base-45"), "UJCLQE7W581");
+        assert_eq!(base45_decode("QED8WEX0").unwrap(), b"ietf!");
+        assert_eq!(base45_decode("BB8").unwrap(), b"AB");
+    }
+
+    #[test]
+    fn base45_refuses_what_rfc9285_refuses() {
+        assert!(base45_decode("").is_err());
+        assert!(base45_decode("A").is_err()); // 1 mod 3
+        assert!(base45_decode("GGW").is_err()); // 65536
+        assert!(base45_decode("::").is_err()); // final pair 2024
+        assert!(base45_decode("U5").is_ok()); // 30 + 5*45 = 255
+        assert!(base45_decode("V5").is_err()); // 256
+        assert!(base45_decode("bb8").is_err()); // lower case is outside the alphabet
+    }
+
+    #[test]
+    fn prefix_any_case_and_size_limit() {
+        assert_eq!(strip_prefix("EV1:ABC").unwrap(), "ABC");
+        assert_eq!(strip_prefix("ev1:ABC").unwrap(), "ABC");
+        assert_eq!(strip_prefix("eV1:ABC").unwrap(), "ABC");
+        assert!(strip_prefix("EV2:ABC").is_err());
+        assert!(strip_prefix("EV").is_err());
+        assert!(strip_prefix("€€€€").is_err()); // not a char boundary at 4: no panic
+        let big = format!("EV1:{}", "0".repeat(MAX_TEXT_LEN));
+        assert!(matches!(
+            strip_prefix(&big),
+            Err(VerifyError::TooLarge { .. })
+        ));
+        assert!(strip_prefix(&big[..MAX_TEXT_LEN]).is_ok());
+    }
+
+    #[test]
+    fn zlib_round_trip_and_refusals() {
+        let data = b"\x01\x02\x03 hello hello hello hello";
+        let c = compress(data);
+        assert_eq!(decompress(&c).unwrap(), (data.to_vec(), true));
+        let mut t = c.clone();
+        t.push(0);
+        assert!(decompress(&t).is_err(), "trailing byte");
+        assert!(
+            decompress(&c[..c.len() - 1]).is_err(),
+            "truncated (checksum)"
+        );
+        assert!(decompress(&[]).is_err());
+        let bomb = compress(&vec![0u8; MAX_BODY_LEN + 1]);
+        assert_eq!(
+            decompress(&bomb),
+            Err(VerifyError::Zlib("decompressed body over 16 KiB"))
+        );
+        assert_eq!(
+            decompress(&[0xD2, 0x84]).unwrap(),
+            (vec![0xD2, 0x84], false)
+        );
+    }
+}
