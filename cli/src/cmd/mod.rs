@@ -26,7 +26,7 @@ pub enum Command {
     /// Make an issuer key: write the private JWK (mode 0600), print the public JWKS.
     Keygen(keygen::Args),
     /// Issue a signed voucher (or a batch from a CSV of beneficiaries).
-    Issue(issue::Args),
+    Issue(Box<issue::Args>),
     /// Verify a voucher offline against a trust store (JWKS).
     Verify(verify::Args),
     /// Show every layer of a voucher decoded, without trust, for debugging.
@@ -36,7 +36,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Keygen(a) => keygen::run(a),
-        Command::Issue(a) => issue::run(a),
+        Command::Issue(a) => issue::run(*a),
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
     }

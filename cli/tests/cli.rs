@@ -1,0 +1,210 @@
+//! The `evoucher` binary, run as a real process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_evoucher"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("evoucher-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// keygen into `d`, returning (key path, trust path).
+fn keygen(d: &Path) -> (String, String) {
+    let key = d.join("issuer.jwk");
+    let o = run(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let trust = d.join("trust.json");
+    std::fs::write(&trust, &o.stdout).unwrap();
+    (key.to_str().unwrap().into(), trust.to_str().unwrap().into())
+}
+
+const ISSUE: &[&str] = &["--iss", "https://food.example.org", "--program", "food-2026", "--valid-from", "2026-01-01T00:00:00Z", "--valid-until", "2026-12-31T00:00:00Z"];
+
+fn issue(key: &str, extra: &[&str]) -> String {
+    let mut args = vec!["issue", "--key", key];
+    args.extend_from_slice(ISSUE);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    stdout(&o).trim_end_matches('\n').to_owned()
+}
+
+#[test]
+fn keygen_issue_verify_round_trip() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("roundtrip");
+    let (key, trust) = keygen(&d);
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let jwks: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&trust).unwrap()).unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert!(jwks["keys"][0].get("d").is_none(), "public JWKS must not hold d");
+
+    let png = d.join("v.png");
+    let svg = d.join("v.svg");
+    let text = issue(&key, &["--beneficiary", "BEN-1", "--name", "Amina K.", "--amount", "2500", "--currency", "KES", "--png", png.to_str().unwrap(), "--svg", svg.to_str().unwrap()]);
+    assert!(text.starts_with("EV1:"), "{text}");
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+
+    let o = run(&["verify", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &text]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.starts_with("VALID"), "{out}");
+    assert!(out.contains("25.00 KES"), "{out}");
+
+    let o = run(&["verify", "--json", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &text]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["valid"], true);
+    assert_eq!(j["voucher"]["value"]["amount"], 2500);
+    assert_eq!(j["voucher"]["beneficiary"]["name"], "Amina K.");
+
+    // Expired, not yet valid.
+    let o = run(&["verify", "--json", "--trust", &trust, "--at", "2027-01-01T00:00:00Z", &text]);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((j["valid"].as_bool(), j["stage"].as_str()), (Some(false), Some("expired")));
+    let o = run(&["verify", "--json", "--trust", &trust, "--at", "2025-12-31T23:59:59Z", &text]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["stage"], "not_yet_valid");
+}
+
+#[test]
+fn verify_reads_stdin_and_refuses_tampering_and_unknown_keys() {
+    let d = tmp("stdin");
+    let (key, trust) = keygen(&d);
+    let text = issue(&key, &["--beneficiary", "B", "--item", "RICE:10:kg", "--item", "OIL:2", "--partial", "--aud", "SP-1"]);
+    let mut child = bin()
+        .args(["verify", "--json", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{text}\n").as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["voucher"]["rule"], "partial");
+    assert_eq!(j["voucher"]["aud"], "SP-1");
+    assert_eq!(j["voucher"]["items"][0]["unit"], "kg");
+
+    // One character changed in the middle: refused, exit 1.
+    let mut bad = text.clone();
+    let mid = bad.len() / 2;
+    let c = if &bad[mid..mid + 1] == "A" { "B" } else { "A" };
+    bad.replace_range(mid..mid + 1, c);
+    let o = run(&["verify", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &bad]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("INVALID"));
+
+    // Another issuer's trust store: kid unknown.
+    let d2 = tmp("stdin-other");
+    let (_, other_trust) = keygen(&d2);
+    let o = run(&["verify", "--json", "--trust", &other_trust, "--at", "2026-06-01T00:00:00Z", &text]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["stage"], "kid");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let d = tmp("usage");
+    let (key, trust) = keygen(&d);
+    // keygen never overwrites a key.
+    let before = std::fs::read(&key).unwrap();
+    assert_eq!(run(&["keygen", "--out", &key]).status.code(), Some(2));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    assert_eq!(run(&["verify", "--trust", "/nonexistent/trust.json", "EV1:X"]).status.code(), Some(2));
+    assert_eq!(run(&["verify", "--trust", &trust, "--at", "yesterday", "EV1:X"]).status.code(), Some(2));
+    assert_eq!(run(&["verify", "EV1:X"]).status.code(), Some(2), "missing --trust");
+    // A private key is not a trust store.
+    let private_set = d.join("private-set.json");
+    let jwk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    std::fs::write(&private_set, serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
+    let o = run(&["verify", "--trust", private_set.to_str().unwrap(), "EV1:X"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("private key"), "{err}");
+    assert!(!err.contains(jwk["d"].as_str().unwrap()), "secret in error output");
+    // Issue: neither amount nor items; amount without currency.
+    let mut args = vec!["issue", "--key", &key, "--beneficiary", "B"];
+    args.extend_from_slice(ISSUE);
+    assert_eq!(run(&args).status.code(), Some(2));
+    args.extend_from_slice(&["--amount", "5"]);
+    assert_eq!(run(&args).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn inspect_shows_layers_without_trust() {
+    let d = tmp("inspect");
+    let (key, _) = keygen(&d);
+    let text = issue(&key, &["--beneficiary", "B", "--amount", "100", "--currency", "USD"]);
+    let o = run(&["inspect", "--json", &text]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["compressed"], true);
+    assert_eq!(j["tagged"], true);
+    assert_eq!(j["protected"]["alg"], "EdDSA");
+    assert_eq!(j["claims"]["value"]["currency"], "USD");
+    assert!(j["cose_hex"].as_str().unwrap().starts_with("d284"));
+    let o = run(&["inspect", "--json", "EV1:000"]);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["error"]["stage"], "zlib");
+    let o = run(&["inspect", "hello"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("FAILED at prefix"));
+}
+
+#[test]
+fn batch_issue_writes_pngs_and_index_and_bad_rows_change_nothing() {
+    let d = tmp("batch");
+    let (key, trust) = keygen(&d);
+    let csv = d.join("ben.csv");
+    std::fs::write(&csv, "beneficiary_id,name,amount,items\nB-1,Ann,,\nB-2,,700,\nB-3,Bo,,SOAP:2;RICE:5:kg\n").unwrap();
+    let out = d.join("out");
+    let mut args = vec!["issue", "--key", &key, "--amount", "500", "--currency", "KES", "--csv", csv.to_str().unwrap(), "--out-dir", out.to_str().unwrap(), "--json"];
+    args.extend_from_slice(ISSUE);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["issued"], 3);
+    let mut rdr = csv::Reader::from_path(out.join("index.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let mut amounts = Vec::new();
+    for r in &rows {
+        assert!(out.join(&r[3]).exists());
+        let v = run(&["verify", "--json", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &r[4]]);
+        assert_eq!(v.status.code(), Some(0));
+        let vj: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        assert_eq!(vj["voucher"]["beneficiary"]["id"].as_str(), Some(&r[1]));
+        amounts.push(vj["voucher"]["value"]["amount"].as_u64());
+    }
+    assert_eq!(amounts, vec![Some(500), Some(700), Some(500)]);
+
+    // A bad row (quantity not a number) on line 3: exit 2, nothing written.
+    std::fs::write(&csv, "beneficiary_id,items\nB-1,RICE:1\nB-2,RICE:x\n").unwrap();
+    let out2 = d.join("out2");
+    let mut args = vec!["issue", "--key", &key, "--csv", csv.to_str().unwrap(), "--out-dir", out2.to_str().unwrap()];
+    args.extend_from_slice(ISSUE);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("row 3"));
+    assert!(!out2.exists(), "nothing may be written for a bad batch");
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults, end to end, with nothing to install beyond Rust:
+# an issuer key, a voucher issued as text and QR code, verified offline, a forged copy and an
+# expired check refused, and every layer inspected. Output goes to ./demo-out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v cargo >/dev/null || { echo "Rust (cargo) is required: see README" >&2; exit 2; }
+echo "==> building evoucher (release)"
+cargo build --release --quiet -p evoucher
+ev="$PWD/target/release/evoucher"
+out="$PWD/demo-out"
+rm -rf "$out" && mkdir -p "$out"
+cd "$out"
+
+echo
+echo "==> 1. the program makes an issuer key (private key stays with the program, mode 0600)"
+"$ev" keygen --out issuer.jwk --iss https://food.example.org > trust.json
+ls -l issuer.jwk
+echo "public trust store for the phones (trust.json):"
+cat trust.json
+
+echo
+echo "==> 2. the program issues a voucher for a beneficiary (QR code in voucher.png)"
+text=$("$ev" issue --key issuer.jwk --iss https://food.example.org --program food-2026 \
+  --beneficiary BEN-0001 --name "Amina K." --amount 250000 --currency KES \
+  --item RICE:10:kg --item OIL:2:l --partial --category grocery --valid-days 90 \
+  --png voucher.png --svg voucher.svg)
+echo "$text" > voucher.txt
+echo "$text"
+echo "(${#text} characters, QR alphanumeric mode)"
+
+echo
+echo "==> 3. a shop's phone verifies it offline against the trust store"
+"$ev" verify --trust trust.json "$text"
+
+echo
+echo "==> 4. a forged copy (one character changed) is refused"
+mid=$(( ${#text} / 2 ))
+c=${text:$mid:1}; [ "$c" = "A" ] && r=B || r=A
+forged="${text:0:$mid}$r${text:$((mid+1))}"
+if "$ev" verify --trust trust.json "$forged"; then echo "forged voucher accepted!" >&2; exit 1; fi
+
+echo
+echo "==> 5. the same voucher a year from now is refused as expired"
+later=$(date -u -d '+365 days' +%Y-%m-%dT%H:%M:%SZ)
+if "$ev" verify --trust trust.json --at "$later" "$text"; then echo "expired voucher accepted!" >&2; exit 1; fi
+
+echo
+echo "==> 6. every layer, for debugging (JSON)"
+"$ev" inspect --json "$text" | python3 -m json.tool | head -40
+
+echo
+echo "==> 7. a batch of three vouchers from a CSV"
+printf 'beneficiary_id,name,amount\nBEN-0002,Baraka O.,\nBEN-0003,,120000\nBEN-0004,Chebet W.,\n' > beneficiaries.csv
+"$ev" issue --key issuer.jwk --iss https://food.example.org --program food-2026 \
+  --amount 250000 --currency KES --csv beneficiaries.csv --out-dir batch
+ls batch
+
+echo
+echo "demo complete: files in $out"

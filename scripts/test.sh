@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Every test evoucher has, on a fresh machine: installs what it needs, then runs
+#   rustfmt and clippy checks, the Rust tests (unit, vectors, cross-vectors, property, CLI),
+#   the independent Python cross-check, and a bounded fuzz run.
+# Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "checking tools"
+need_apt=()
+command -v cargo >/dev/null || { echo "Rust (cargo) is required: see README" >&2; exit 2; }
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v cc >/dev/null || need_apt+=(build-essential)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "installing ${need_apt[*]} (apt-get)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy || true
+
+if [ ! -d ../shared/vectors ]; then
+  echo "../shared (test data beside the repository) is missing" >&2
+  exit 2
+fi
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+step "python cross-check (cbor2 + cryptography, not our code)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r test-vectors/python/requirements.txt
+cargo build --quiet -p evoucher
+EVOUCHER_BIN="$root/target/debug/evoucher" .venv/bin/python -m pytest -q test-vectors/python
+
+fuzz_secs="${FUZZ_SECONDS:-30}"
+if [ "$fuzz_secs" != "0" ]; then
+  step "fuzz (${fuzz_secs}s)"
+  scripts/fuzz.sh "$fuzz_secs"
+fi
+
+step "all tests passed"
