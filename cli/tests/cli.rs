@@ -34,14 +34,28 @@ fn keygen(d: &Path) -> (String, String) {
     (key.to_str().unwrap().into(), trust.to_str().unwrap().into())
 }
 
-const ISSUE: &[&str] = &["--iss", "https://food.example.org", "--program", "food-2026", "--valid-from", "2026-01-01T00:00:00Z", "--valid-until", "2026-12-31T00:00:00Z"];
+const ISSUE: &[&str] = &[
+    "--iss",
+    "https://food.example.org",
+    "--program",
+    "food-2026",
+    "--valid-from",
+    "2026-01-01T00:00:00Z",
+    "--valid-until",
+    "2026-12-31T00:00:00Z",
+];
 
 fn issue(key: &str, extra: &[&str]) -> String {
     let mut args = vec!["issue", "--key", key];
     args.extend_from_slice(ISSUE);
     args.extend_from_slice(extra);
     let o = run(&args);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     stdout(&o).trim_end_matches('\n').to_owned()
 }
 
@@ -50,52 +64,138 @@ fn keygen_issue_verify_round_trip() {
     use std::os::unix::fs::PermissionsExt;
     let d = tmp("roundtrip");
     let (key, trust) = keygen(&d);
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-    let jwks: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&trust).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let jwks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trust).unwrap()).unwrap();
     assert_eq!(jwks["keys"][0]["kty"], "OKP");
-    assert!(jwks["keys"][0].get("d").is_none(), "public JWKS must not hold d");
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "public JWKS must not hold d"
+    );
 
     let png = d.join("v.png");
     let svg = d.join("v.svg");
-    let text = issue(&key, &["--beneficiary", "BEN-1", "--name", "Amina K.", "--amount", "2500", "--currency", "KES", "--png", png.to_str().unwrap(), "--svg", svg.to_str().unwrap()]);
+    let text = issue(
+        &key,
+        &[
+            "--beneficiary",
+            "BEN-1",
+            "--name",
+            "Amina K.",
+            "--amount",
+            "2500",
+            "--currency",
+            "KES",
+            "--png",
+            png.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
     assert!(text.starts_with("EV1:"), "{text}");
     assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
 
-    let o = run(&["verify", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &text]);
+    let o = run(&[
+        "verify",
+        "--trust",
+        &trust,
+        "--at",
+        "2026-06-01T00:00:00Z",
+        &text,
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
     assert!(out.starts_with("VALID"), "{out}");
     assert!(out.contains("25.00 KES"), "{out}");
 
-    let o = run(&["verify", "--json", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &text]);
+    let o = run(&[
+        "verify",
+        "--json",
+        "--trust",
+        &trust,
+        "--at",
+        "2026-06-01T00:00:00Z",
+        &text,
+    ]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["valid"], true);
     assert_eq!(j["voucher"]["value"]["amount"], 2500);
     assert_eq!(j["voucher"]["beneficiary"]["name"], "Amina K.");
 
     // Expired, not yet valid.
-    let o = run(&["verify", "--json", "--trust", &trust, "--at", "2027-01-01T00:00:00Z", &text]);
+    let o = run(&[
+        "verify",
+        "--json",
+        "--trust",
+        &trust,
+        "--at",
+        "2027-01-01T00:00:00Z",
+        &text,
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((j["valid"].as_bool(), j["stage"].as_str()), (Some(false), Some("expired")));
-    let o = run(&["verify", "--json", "--trust", &trust, "--at", "2025-12-31T23:59:59Z", &text]);
+    assert_eq!(
+        (j["valid"].as_bool(), j["stage"].as_str()),
+        (Some(false), Some("expired"))
+    );
+    let o = run(&[
+        "verify",
+        "--json",
+        "--trust",
+        &trust,
+        "--at",
+        "2025-12-31T23:59:59Z",
+        &text,
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["stage"], "not_yet_valid");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["stage"],
+        "not_yet_valid"
+    );
 }
 
 #[test]
 fn verify_reads_stdin_and_refuses_tampering_and_unknown_keys() {
     let d = tmp("stdin");
     let (key, trust) = keygen(&d);
-    let text = issue(&key, &["--beneficiary", "B", "--item", "RICE:10:kg", "--item", "OIL:2", "--partial", "--aud", "SP-1"]);
+    let text = issue(
+        &key,
+        &[
+            "--beneficiary",
+            "B",
+            "--item",
+            "RICE:10:kg",
+            "--item",
+            "OIL:2",
+            "--partial",
+            "--aud",
+            "SP-1",
+        ],
+    );
     let mut child = bin()
-        .args(["verify", "--json", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", "-"])
+        .args([
+            "verify",
+            "--json",
+            "--trust",
+            &trust,
+            "--at",
+            "2026-06-01T00:00:00Z",
+            "-",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{text}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{text}\n").as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -108,16 +208,34 @@ fn verify_reads_stdin_and_refuses_tampering_and_unknown_keys() {
     let mid = bad.len() / 2;
     let c = if &bad[mid..mid + 1] == "A" { "B" } else { "A" };
     bad.replace_range(mid..mid + 1, c);
-    let o = run(&["verify", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &bad]);
+    let o = run(&[
+        "verify",
+        "--trust",
+        &trust,
+        "--at",
+        "2026-06-01T00:00:00Z",
+        &bad,
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).starts_with("INVALID"));
 
     // Another issuer's trust store: kid unknown.
     let d2 = tmp("stdin-other");
     let (_, other_trust) = keygen(&d2);
-    let o = run(&["verify", "--json", "--trust", &other_trust, "--at", "2026-06-01T00:00:00Z", &text]);
+    let o = run(&[
+        "verify",
+        "--json",
+        "--trust",
+        &other_trust,
+        "--at",
+        "2026-06-01T00:00:00Z",
+        &text,
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["stage"], "kid");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["stage"],
+        "kid"
+    );
 }
 
 #[test]
@@ -128,18 +246,36 @@ fn usage_and_io_errors_exit_2() {
     let before = std::fs::read(&key).unwrap();
     assert_eq!(run(&["keygen", "--out", &key]).status.code(), Some(2));
     assert_eq!(std::fs::read(&key).unwrap(), before);
-    assert_eq!(run(&["verify", "--trust", "/nonexistent/trust.json", "EV1:X"]).status.code(), Some(2));
-    assert_eq!(run(&["verify", "--trust", &trust, "--at", "yesterday", "EV1:X"]).status.code(), Some(2));
-    assert_eq!(run(&["verify", "EV1:X"]).status.code(), Some(2), "missing --trust");
+    assert_eq!(
+        run(&["verify", "--trust", "/nonexistent/trust.json", "EV1:X"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["verify", "--trust", &trust, "--at", "yesterday", "EV1:X"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["verify", "EV1:X"]).status.code(),
+        Some(2),
+        "missing --trust"
+    );
     // A private key is not a trust store.
     let private_set = d.join("private-set.json");
-    let jwk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
     std::fs::write(&private_set, serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
     let o = run(&["verify", "--trust", private_set.to_str().unwrap(), "EV1:X"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(err.contains("private key"), "{err}");
-    assert!(!err.contains(jwk["d"].as_str().unwrap()), "secret in error output");
+    assert!(
+        !err.contains(jwk["d"].as_str().unwrap()),
+        "secret in error output"
+    );
     // Issue: neither amount nor items; amount without currency.
     let mut args = vec!["issue", "--key", &key, "--beneficiary", "B"];
     args.extend_from_slice(ISSUE);
@@ -153,7 +289,10 @@ fn usage_and_io_errors_exit_2() {
 fn inspect_shows_layers_without_trust() {
     let d = tmp("inspect");
     let (key, _) = keygen(&d);
-    let text = issue(&key, &["--beneficiary", "B", "--amount", "100", "--currency", "USD"]);
+    let text = issue(
+        &key,
+        &["--beneficiary", "B", "--amount", "100", "--currency", "USD"],
+    );
     let o = run(&["inspect", "--json", &text]);
     assert_eq!(o.status.code(), Some(0));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -176,12 +315,34 @@ fn batch_issue_writes_pngs_and_index_and_bad_rows_change_nothing() {
     let d = tmp("batch");
     let (key, trust) = keygen(&d);
     let csv = d.join("ben.csv");
-    std::fs::write(&csv, "beneficiary_id,name,amount,items\nB-1,Ann,,\nB-2,,700,\nB-3,Bo,,SOAP:2;RICE:5:kg\n").unwrap();
+    std::fs::write(
+        &csv,
+        "beneficiary_id,name,amount,items\nB-1,Ann,,\nB-2,,700,\nB-3,Bo,,SOAP:2;RICE:5:kg\n",
+    )
+    .unwrap();
     let out = d.join("out");
-    let mut args = vec!["issue", "--key", &key, "--amount", "500", "--currency", "KES", "--csv", csv.to_str().unwrap(), "--out-dir", out.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "issue",
+        "--key",
+        &key,
+        "--amount",
+        "500",
+        "--currency",
+        "KES",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--json",
+    ];
     args.extend_from_slice(ISSUE);
     let o = run(&args);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["issued"], 3);
     let mut rdr = csv::Reader::from_path(out.join("index.csv")).unwrap();
@@ -190,7 +351,15 @@ fn batch_issue_writes_pngs_and_index_and_bad_rows_change_nothing() {
     let mut amounts = Vec::new();
     for r in &rows {
         assert!(out.join(&r[3]).exists());
-        let v = run(&["verify", "--json", "--trust", &trust, "--at", "2026-06-01T00:00:00Z", &r[4]]);
+        let v = run(&[
+            "verify",
+            "--json",
+            "--trust",
+            &trust,
+            "--at",
+            "2026-06-01T00:00:00Z",
+            &r[4],
+        ]);
         assert_eq!(v.status.code(), Some(0));
         let vj: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
         assert_eq!(vj["voucher"]["beneficiary"]["id"].as_str(), Some(&r[1]));
@@ -201,7 +370,15 @@ fn batch_issue_writes_pngs_and_index_and_bad_rows_change_nothing() {
     // A bad row (quantity not a number) on line 3: exit 2, nothing written.
     std::fs::write(&csv, "beneficiary_id,items\nB-1,RICE:1\nB-2,RICE:x\n").unwrap();
     let out2 = d.join("out2");
-    let mut args = vec!["issue", "--key", &key, "--csv", csv.to_str().unwrap(), "--out-dir", out2.to_str().unwrap()];
+    let mut args = vec![
+        "issue",
+        "--key",
+        &key,
+        "--csv",
+        csv.to_str().unwrap(),
+        "--out-dir",
+        out2.to_str().unwrap(),
+    ];
     args.extend_from_slice(ISSUE);
     let o = run(&args);
     assert_eq!(o.status.code(), Some(2));
