@@ -28,6 +28,7 @@ pub mod cose;
 pub mod encode;
 pub mod error;
 pub mod keys;
+pub mod ledger;
 pub mod qr;
 pub mod text;
 pub mod trust;

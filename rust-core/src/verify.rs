@@ -17,6 +17,8 @@ pub struct Verified {
     pub voucher: Voucher,
     /// The key that signed it.
     pub kid: Kid,
+    /// The voucher text as it was verified (kept in the ledger so a server can verify again).
+    pub text: String,
 }
 
 /// The layers of a voucher text up to the parsed COSE_Sign1 (no trust involved).
@@ -73,6 +75,7 @@ pub fn verify(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, Ver
     Ok(Verified {
         voucher,
         kid: key.kid,
+        text: input.to_owned(),
     })
 }
 
