@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults, end to end, with nothing to install beyond Rust:
 # an issuer key, a voucher issued as text and QR code, verified offline, a forged copy and an
-# expired check refused, and every layer inspected. Output goes to ./demo-out/.
+# expired check refused, redemptions recorded in a local ledger (a second redemption of a
+# single-use voucher refused), the ledger checked, every layer inspected. Output: ./demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "Rust (cargo) is required: see README" >&2; exit 2; }
@@ -46,11 +47,30 @@ later=$(date -u -d '+365 days' +%Y-%m-%dT%H:%M:%SZ)
 if "$ev" verify --trust trust.json --at "$later" "$text"; then echo "expired voucher accepted!" >&2; exit 1; fi
 
 echo
-echo "==> 6. every layer, for debugging (JSON)"
+echo "==> 6. the shop redeems it into its local ledger (offline, durable, signed by the phone)"
+"$ev" redeem --ledger shop.db --trust trust.json --provider SP-0042 --category grocery --amount 100000 "$text"
+"$ev" redeem --ledger shop.db --trust trust.json --provider SP-0042 --category grocery --item RICE:4 "$text"
+
+echo
+echo "==> 7. a second voucher, single use: redeemed once, then refused the second time"
+single=$("$ev" issue --key issuer.jwk --iss https://food.example.org --program food-2026 \
+  --beneficiary BEN-0005 --name "Daudi M." --amount 50000 --currency KES --valid-days 30)
+"$ev" redeem --ledger shop.db --trust trust.json --provider SP-0042 "$single"
+if "$ev" redeem --ledger shop.db --trust trust.json --provider SP-0042 "$single"; then
+  echo "second redemption accepted!" >&2; exit 1
+fi
+
+echo
+echo "==> 8. the ledger: entries, and its hash chain and signatures checked"
+"$ev" ledger list --ledger shop.db
+"$ev" ledger verify --ledger shop.db
+
+echo
+echo "==> 9. every layer, for debugging (JSON)"
 "$ev" inspect --json "$text" | python3 -m json.tool | head -40
 
 echo
-echo "==> 7. a batch of three vouchers from a CSV"
+echo "==> 10. a batch of three vouchers from a CSV"
 printf 'beneficiary_id,name,amount\nBEN-0002,Baraka O.,\nBEN-0003,,120000\nBEN-0004,Chebet W.,\n' > beneficiaries.csv
 "$ev" issue --key issuer.jwk --iss https://food.example.org --program food-2026 \
   --amount 250000 --currency KES --csv beneficiaries.csv --out-dir batch

@@ -385,3 +385,181 @@ fn batch_issue_writes_pngs_and_index_and_bad_rows_change_nothing() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("row 3"));
     assert!(!out2.exists(), "nothing may be written for a bad batch");
 }
+
+#[test]
+fn redeem_once_then_refused_and_ledger_commands() {
+    let d = tmp("redeem");
+    let (key, trust) = keygen(&d);
+    let ledger = d.join("shop.db");
+    let ledger = ledger.to_str().unwrap();
+    let at = "2026-06-01T10:00:00Z";
+    let single = issue(
+        &key,
+        &[
+            "--beneficiary",
+            "B-1",
+            "--amount",
+            "2500",
+            "--currency",
+            "KES",
+        ],
+    );
+    let redeem = |extra: &[&str], text: &str| {
+        let mut args = vec![
+            "redeem",
+            "--json",
+            "--ledger",
+            ledger,
+            "--trust",
+            &trust,
+            "--provider",
+            "SP-1",
+            "--at",
+            at,
+        ];
+        args.extend_from_slice(extra);
+        args.push(text);
+        let o = run(&args);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        (o.status.code(), j)
+    };
+    let (code, j) = redeem(&[], &single);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["redeemed"], true);
+    assert_eq!(j["entry"]["amount"], 2500);
+    assert!(j["entry"].get("voucher_text").is_none());
+    let first_id = j["entry"]["id"].as_str().unwrap().to_owned();
+    let (code, j) = redeem(&[], &single);
+    assert_eq!(code, Some(1));
+    assert_eq!(j["stage"], "already_redeemed");
+    assert_eq!(j["entry_id"], first_id.as_str());
+    assert_eq!(j["provider"], "SP-1");
+
+    // Partial: draw down, then overdraw refused.
+    let partial = issue(
+        &key,
+        &[
+            "--beneficiary",
+            "B-2",
+            "--amount",
+            "1000",
+            "--currency",
+            "KES",
+            "--item",
+            "RICE:5:kg",
+            "--partial",
+        ],
+    );
+    let (code, j) = redeem(&["--amount", "600"], &partial);
+    assert_eq!(
+        (code, j["remaining"]["amount"].as_u64()),
+        (Some(0), Some(400))
+    );
+    let (code, j) = redeem(&["--amount", "401"], &partial);
+    assert_eq!(
+        (code, j["stage"].as_str()),
+        (Some(1), Some("insufficient_balance"))
+    );
+    let (code, j) = redeem(&["--item", "RICE:5"], &partial);
+    assert_eq!(
+        (code, j["remaining"]["items"][0]["quantity"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // Wrong provider, invalid voucher.
+    let for_other = issue(
+        &key,
+        &[
+            "--beneficiary",
+            "B-3",
+            "--amount",
+            "1",
+            "--currency",
+            "KES",
+            "--aud",
+            "SP-2",
+        ],
+    );
+    let (code, j) = redeem(&[], &for_other);
+    assert_eq!(
+        (code, j["stage"].as_str()),
+        (Some(1), Some("wrong_provider"))
+    );
+    let (code, j) = redeem(&[], "EV1:000");
+    assert_eq!((code, j["stage"].as_str()), (Some(1), Some("zlib")));
+
+    // ledger list / show / verify / export / void.
+    let o = run(&["ledger", "list", "--json", "--ledger", ledger]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).lines().count(), 3);
+    let o = run(&["ledger", "show", "--json", "--ledger", ledger, &first_id]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["voucher_text"], single.as_str());
+    assert_eq!(
+        run(&["ledger", "show", "--ledger", ledger, "nope"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let o = run(&["ledger", "verify", "--json", "--ledger", ledger]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (j["intact"].as_bool(), j["entries"].as_i64()),
+        (Some(true), Some(3))
+    );
+    let o = run(&["ledger", "export", "--csv", "--ledger", ledger]);
+    let mut rdr = csv::Reader::from_reader(o.stdout.as_slice());
+    assert_eq!(rdr.records().count(), 3);
+    let o = run(&["ledger", "void", "--ledger", ledger, "--at", at, &first_id]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        run(&["ledger", "void", "--ledger", ledger, &first_id])
+            .status
+            .code(),
+        Some(1)
+    );
+    let (code, _) = redeem(&[], &single);
+    assert_eq!(code, Some(0), "a voided redemption frees the voucher");
+
+    // Tampering shows up in `ledger verify` with exit 1.
+    let c = rusqlite::Connection::open(ledger).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER entries_append_only_update; UPDATE entries SET amount = 1 WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(c);
+    let o = run(&["ledger", "verify", "--json", "--ledger", ledger]);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (j["intact"].as_bool(), j["seq"].as_i64()),
+        (Some(false), Some(2))
+    );
+
+    // Missing or corrupt ledgers: exit 2, nothing created or changed.
+    let missing = d.join("missing.db");
+    assert_eq!(
+        run(&["ledger", "list", "--ledger", missing.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert!(!missing.exists());
+    let corrupt = d.join("corrupt.db");
+    std::fs::write(&corrupt, [7u8; 4096]).unwrap();
+    let o = run(&[
+        "redeem",
+        "--ledger",
+        corrupt.to_str().unwrap(),
+        "--trust",
+        &trust,
+        "--provider",
+        "SP-1",
+        "--at",
+        at,
+        &for_other,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(&corrupt).unwrap(), vec![7u8; 4096]);
+}

@@ -5,7 +5,7 @@ use evoucher_core::keys::IssuerKey;
 use evoucher_core::qr;
 use evoucher_core::voucher::{Item, Voucher, VoucherBuilder, VoucherId};
 
-use crate::util::{self, io_err, usage, CliError, Outcome};
+use crate::util::{self, io_err, parse_item, usage, CliError, Outcome};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("target").args(["beneficiary", "csv"]).required(true)))]
@@ -279,28 +279,6 @@ fn batch(t: &Template, key: &IssuerKey, csv_path: &Path, dir: &Path) -> Result<O
         );
     }
     Ok(Outcome::Ok)
-}
-
-/// `CODE:QTY[:UNIT]`.
-fn parse_item(s: &str) -> Result<Item, CliError> {
-    let mut parts = s.trim().splitn(3, ':');
-    let code = parts.next().unwrap_or_default().trim();
-    let qty = parts
-        .next()
-        .ok_or_else(|| usage(format!("item {s:?}: expected CODE:QTY[:UNIT]")))?;
-    let quantity = qty
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| usage(format!("item {s:?}: quantity is not a whole number")))?;
-    Ok(Item {
-        code: code.to_owned(),
-        quantity,
-        unit: parts
-            .next()
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty()),
-        description: None,
-    })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {

@@ -3,6 +3,8 @@
 mod inspect;
 mod issue;
 mod keygen;
+mod ledger;
+mod redeem;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -13,7 +15,7 @@ use crate::util::{CliError, Outcome};
 #[command(
     name = "evoucher",
     version,
-    about = "Signed e-vouchers for G2P and humanitarian programs: issue, verify, inspect",
+    about = "Signed e-vouchers for G2P and humanitarian programs: issue, verify, redeem",
     long_about = "Signed e-vouchers for G2P and humanitarian programs.\n\nExit codes: 0 valid or done, 1 invalid or refused, 2 usage or I/O error."
 )]
 pub struct Cli {
@@ -31,6 +33,10 @@ pub enum Command {
     Verify(verify::Args),
     /// Show every layer of a voucher decoded, without trust, for debugging.
     Inspect(inspect::Args),
+    /// Verify a voucher and record its redemption in the local ledger (exactly once).
+    Redeem(Box<redeem::Args>),
+    /// Read, check, export or void entries of the local redemption ledger.
+    Ledger(ledger::Args),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -39,5 +45,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Issue(a) => issue::run(*a),
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Redeem(a) => redeem::run(*a),
+        Command::Ledger(a) => ledger::run(a),
     }
 }

@@ -1,0 +1,165 @@
+use std::path::PathBuf;
+
+use evoucher_core::ledger::{ItemQty, Ledger, RedeemError, RedeemRequest, Redeemer, Refusal};
+use evoucher_core::verify;
+use evoucher_core::voucher::format_amount;
+
+use crate::util::{self, parse_item, usage, CliError, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ledger file (created, with its device key, if it does not exist).
+    #[arg(long)]
+    ledger: PathBuf,
+    /// Trust store: a JWKS file of issuer public keys.
+    #[arg(long)]
+    trust: PathBuf,
+    /// This service provider's id (checked against the voucher's `aud`).
+    #[arg(long)]
+    provider: String,
+    /// This provider's category (checked against the voucher's categories).
+    #[arg(long)]
+    category: Option<String>,
+    /// Device id recorded in the entry (default: derived from the ledger's device key).
+    #[arg(long)]
+    device: Option<String>,
+    /// Redeem as of this time (RFC 3339) instead of now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Amount in minor units (partial vouchers).
+    #[arg(long, conflicts_with = "items")]
+    amount: Option<u64>,
+    /// Item CODE:QTY to redeem (partial vouchers); repeat for several.
+    #[arg(long = "item", value_name = "CODE:QTY")]
+    items: Vec<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The voucher text, or - to read it from standard input.
+    text: String,
+}
+
+/// A refusal for people: times as RFC 3339.
+fn human(x: &Refusal) -> String {
+    match x {
+        Refusal::AlreadyRedeemed {
+            at,
+            provider,
+            device,
+            ..
+        } => format!(
+            "already redeemed at {} by provider {provider} on device {device}",
+            util::fmt_time(*at)
+        ),
+        Refusal::NotYetValid { nbf } => {
+            format!("voucher is not valid before {}", util::fmt_time(*nbf))
+        }
+        Refusal::Expired { exp } => format!("voucher expired at {}", util::fmt_time(*exp)),
+        Refusal::Revoked { revoked_at } => format!(
+            "voucher was cancelled by the program on {}",
+            util::fmt_time(*revoked_at)
+        ),
+        other => other.to_string(),
+    }
+}
+
+pub fn device_id(l: &Ledger) -> String {
+    format!(
+        "dev-{}",
+        l.device_public().chars().take(11).collect::<String>()
+    )
+}
+
+pub fn run(a: Args) -> Result<Outcome, CliError> {
+    let now = match &a.at {
+        Some(t) => util::parse_time(t)?,
+        None => util::now(),
+    };
+    let req = if let Some(x) = a.amount {
+        RedeemRequest::Amount(x)
+    } else if !a.items.is_empty() {
+        RedeemRequest::Items(
+            a.items
+                .iter()
+                .map(|s| {
+                    parse_item(s).map(|i| ItemQty {
+                        code: i.code,
+                        quantity: i.quantity,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        RedeemRequest::Whole
+    };
+    let trust = super::verify::load_trust(&a.trust)?;
+    let text = util::read_text(&a.text)?;
+    let verified = match verify(&text, &trust, now) {
+        Ok(v) => v,
+        Err(e) => {
+            if a.json {
+                util::print_json(&serde_json::json!({
+                    "redeemed": false, "stage": e.stage(), "error": e.to_string(),
+                }));
+            } else {
+                println!("REFUSED ({}): {e}", e.stage());
+            }
+            return Ok(Outcome::Refused);
+        }
+    };
+    let ledger = Ledger::open(&a.ledger)
+        .map_err(|e| usage(format!("ledger {}: {e}", a.ledger.display())))?;
+    let device = a.device.clone().unwrap_or_else(|| device_id(&ledger));
+    let who = Redeemer {
+        provider: &a.provider,
+        category: a.category.as_deref(),
+        device: &device,
+    };
+    match ledger.redeem(&verified, &who, &req, now) {
+        Ok(r) => {
+            if a.json {
+                let mut entry = serde_json::to_value(&r.entry).unwrap_or_default();
+                if let Some(o) = entry.as_object_mut() {
+                    o.remove("voucher_text");
+                }
+                util::print_json(&serde_json::json!({
+                    "redeemed": true, "entry": entry, "remaining": r.remaining,
+                }));
+            } else {
+                let v = &verified.voucher;
+                println!(
+                    "REDEEMED voucher {} (entry {}, seq {})",
+                    v.id, r.entry.id, r.entry.seq
+                );
+                if let (Some(amt), Some(cur)) = (r.entry.amount, &r.entry.currency) {
+                    println!("  amount     {}", format_amount(amt, cur));
+                }
+                for it in &r.entry.items {
+                    println!("  item       {} × {}", it.code, it.quantity);
+                }
+                if let (Some(left), Some(val)) = (r.remaining.amount, &v.value) {
+                    println!("  remaining  {}", format_amount(left, &val.currency));
+                }
+                for it in r.remaining.items.iter().filter(|i| i.quantity > 0) {
+                    println!("  remaining  {} × {}", it.code, it.quantity);
+                }
+            }
+            Ok(Outcome::Ok)
+        }
+        Err(RedeemError::Refused(x)) => {
+            if a.json {
+                let mut j = serde_json::to_value(&x).unwrap_or_default();
+                if let Some(o) = j.as_object_mut() {
+                    o.insert("redeemed".into(), false.into());
+                    o.insert("stage".into(), x.code().into());
+                    o.insert("error".into(), x.to_string().into());
+                }
+                util::print_json(&j);
+            } else {
+                println!("REFUSED ({}): {}", x.code(), human(&x));
+            }
+            Ok(Outcome::Refused)
+        }
+        Err(RedeemError::Ledger(e)) => Err(usage(format!("ledger {}: {e}", a.ledger.display()))),
+    }
+}
