@@ -17,6 +17,8 @@ pub enum Stage {
     Zlib,
     /// COSE_Sign1 structure (RFC 9052).
     Cose,
+    /// Compact JWS structure (RFC 7515), for OpenG2P JWT vouchers.
+    Jws,
     /// The algorithm in the protected header.
     Alg,
     /// The key id: present, protected and known to the trust store.
@@ -32,7 +34,20 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Every stage, in order.
+    /// The stages of a JWT voucher, in order.
+    pub const JWT: [Stage; 9] = [
+        Stage::Input,
+        Stage::Prefix,
+        Stage::Jws,
+        Stage::Alg,
+        Stage::Kid,
+        Stage::Signature,
+        Stage::Claims,
+        Stage::NotYetValid,
+        Stage::Expired,
+    ];
+
+    /// Every stage of an `EV1:` voucher, in order.
     pub const ALL: [Stage; 11] = [
         Stage::Input,
         Stage::Prefix,
@@ -55,6 +70,7 @@ impl Stage {
             Stage::Base45 => "base45",
             Stage::Zlib => "zlib",
             Stage::Cose => "cose",
+            Stage::Jws => "jws",
             Stage::Alg => "alg",
             Stage::Kid => "kid",
             Stage::Signature => "signature",
@@ -76,7 +92,7 @@ impl std::fmt::Display for Stage {
 pub enum VerifyError {
     #[error("input is {len} bytes, over the {max}-byte limit")]
     TooLarge { len: usize, max: usize },
-    #[error("text does not start with the EV1: prefix")]
+    #[error("text is neither an EV1: voucher nor a JWT")]
     Prefix,
     #[error("body is not valid Base45: {0}")]
     Base45(&'static str),
@@ -84,6 +100,8 @@ pub enum VerifyError {
     Zlib(&'static str),
     #[error("not a valid COSE_Sign1: {0}")]
     Cose(String),
+    #[error("not a valid JWS: {0}")]
+    Jws(&'static str),
     #[error("algorithm refused: {0}")]
     Alg(&'static str),
     #[error("key id refused: {0}")]
@@ -109,6 +127,7 @@ impl VerifyError {
             VerifyError::Base45(_) => Stage::Base45,
             VerifyError::Zlib(_) => Stage::Zlib,
             VerifyError::Cose(_) => Stage::Cose,
+            VerifyError::Jws(_) => Stage::Jws,
             VerifyError::Alg(_) => Stage::Alg,
             VerifyError::Kid(_) | VerifyError::KidUnknown { .. } => Stage::Kid,
             VerifyError::Signature => Stage::Signature,

@@ -68,6 +68,19 @@ pub struct Jwk {
     /// evoucher extension: the key signs vouchers issued before this second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
+    /// RSA modulus (base64url, big-endian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    /// EC y coordinate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// evoucher extension: the ISO 4217 currency of amounts in JWT vouchers signed by this key
+    /// (OpenG2P vouchers carry an amount without a currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 impl std::fmt::Debug for Jwk {

@@ -27,6 +27,7 @@
 pub mod cose;
 pub mod encode;
 pub mod error;
+pub mod jwt;
 pub mod keys;
 pub mod ledger;
 pub mod qr;
@@ -38,7 +39,7 @@ pub mod voucher;
 pub use error::{ClaimsError, Stage, VerifyError};
 pub use keys::{IssuerKey, Kid};
 pub use trust::TrustStore;
-pub use verify::{verify, Verified};
+pub use verify::{verify, Format, KeyId, Verified};
 pub use voucher::{Voucher, VoucherBuilder, VoucherId};
 
 /// Texts longer than this (in bytes) are refused before any decoding.

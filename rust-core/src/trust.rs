@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use ed25519_dalek::VerifyingKey;
 
 use crate::error::KeyError;
+use crate::jwt::JwtKey;
 use crate::keys::{check_kid, check_okp, decode32, Jwk, Jwks, Kid};
 
 /// A trusted issuer key with its optional restrictions.
@@ -55,14 +56,18 @@ impl TrustedKey {
             nbf: self.nbf,
             exp: self.exp,
             d: None,
+            ..Jwk::default()
         }
     }
 }
 
-/// The set of issuer keys a verifier trusts, by kid.
+/// The set of issuer keys a verifier trusts, by kid: Ed25519 keys for `EV1:` vouchers, RSA and
+/// P-256 keys for OpenG2P JWT vouchers.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     keys: BTreeMap<Kid, TrustedKey>,
+    jwt: BTreeMap<String, JwtKey>,
+    default_currency: Option<String>,
     skipped: usize,
 }
 
@@ -93,6 +98,8 @@ impl TrustStore {
         for jwk in &jwks.keys {
             if jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519") {
                 s.add(TrustedKey::from_jwk(jwk)?)?;
+            } else if jwk.kty == "RSA" || (jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-256")) {
+                s.add_jwt(JwtKey::from_jwk(jwk)?)?;
             } else if jwk.d.is_some() {
                 return Err(KeyError::PrivateInTrustStore);
             } else {
@@ -100,6 +107,29 @@ impl TrustStore {
             }
         }
         Ok(s)
+    }
+
+    /// Add a key for JWT vouchers. Duplicate kids are refused.
+    pub fn add_jwt(&mut self, key: JwtKey) -> Result<(), KeyError> {
+        if self.jwt.contains_key(&key.kid) {
+            return Err(KeyError::DuplicateKid(key.kid));
+        }
+        self.jwt.insert(key.kid.clone(), key);
+        Ok(())
+    }
+
+    /// JWT keys by kid.
+    pub fn jwt_keys(&self) -> &BTreeMap<String, JwtKey> {
+        &self.jwt
+    }
+
+    /// The currency assumed for JWT vouchers whose key names none (else `XXX`, "no currency").
+    pub fn set_default_currency(&mut self, c: Option<String>) {
+        self.default_currency = c;
+    }
+
+    pub fn default_currency(&self) -> Option<&str> {
+        self.default_currency.as_deref()
     }
 
     /// Read a JWKS file.
@@ -124,15 +154,16 @@ impl TrustStore {
         self.keys.get(&Kid(k))
     }
 
+    /// Number of keys, of every kind.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.jwt.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 
-    /// Keys in the JWKS that were not Ed25519 and so were not loaded.
+    /// Keys in the JWKS of types evoucher does not use (not loaded).
     pub fn skipped(&self) -> usize {
         self.skipped
     }

@@ -11,12 +11,51 @@ use crate::text;
 use crate::trust::TrustStore;
 use crate::voucher::Voucher;
 
+/// Which wire format a voucher came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// `EV1:` (COSE_Sign1, Ed25519).
+    Ev1,
+    /// An OpenG2P JWT voucher (RS256, PS256, ES256).
+    Openg2pJwt,
+}
+
+/// The id of the key that signed a voucher.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyId {
+    /// 8-byte kid of an Ed25519 issuer key.
+    Ed25519(Kid),
+    /// The `kid` of a JWK (OpenG2P: a UUID).
+    Jwk(String),
+}
+
+impl KeyId {
+    /// The bytes stored in the ledger: the 8-byte kid, or the JWK kid's UTF-8.
+    pub fn as_bytes(&self) -> Vec<u8> {
+        match self {
+            KeyId::Ed25519(k) => k.0.to_vec(),
+            KeyId::Jwk(s) => s.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyId::Ed25519(k) => f.write_str(&k.to_b64()),
+            KeyId::Jwk(s) => f.write_str(s),
+        }
+    }
+}
+
 /// A voucher whose signature and claims checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub voucher: Voucher,
     /// The key that signed it.
-    pub kid: Kid,
+    pub kid: KeyId,
+    pub format: Format,
     /// The voucher text as it was verified (kept in the ledger so a server can verify again).
     pub text: String,
 }
@@ -47,10 +86,32 @@ pub fn decode(input: &str) -> Result<Decoded, VerifyError> {
     })
 }
 
-/// Verify a voucher text at time `now` (seconds since the epoch). Stages run in the order of
-/// [`Stage`]; `alg` and `kid` are checked before the signature, the signature before the claims
-/// are read.
+/// Verify a voucher text at time `now` (seconds since the epoch): an `EV1:` voucher, or an
+/// OpenG2P JWT voucher (text starting `eyJ`). Stages run in the order of [`Stage::ALL`] (or
+/// [`Stage::JWT`]); `alg` and `kid` are checked before the signature, the signature before the
+/// claims are read.
 pub fn verify(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, VerifyError> {
+    if input.len() > crate::MAX_TEXT_LEN {
+        return Err(VerifyError::TooLarge {
+            len: input.len(),
+            max: crate::MAX_TEXT_LEN,
+        });
+    }
+    if crate::jwt::looks_like_jws(input) {
+        let (voucher, kid) =
+            crate::jwt::verify(input, trust.jwt_keys(), trust.default_currency(), now)?;
+        return Ok(Verified {
+            voucher,
+            kid: KeyId::Jwk(kid),
+            format: Format::Openg2pJwt,
+            text: input.to_owned(),
+        });
+    }
+    verify_ev1(input, trust, now)
+}
+
+/// Verify an `EV1:` voucher only.
+pub fn verify_ev1(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, VerifyError> {
     let d = decode(input)?;
     let kid = cose::voucher_kid(&d.sign1)?;
     let key = trust
@@ -74,7 +135,8 @@ pub fn verify(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, Ver
     check_time(&voucher, now)?;
     Ok(Verified {
         voucher,
-        kid: key.kid,
+        kid: KeyId::Ed25519(key.kid),
+        format: Format::Ev1,
         text: input.to_owned(),
     })
 }
@@ -93,10 +155,22 @@ pub fn check_time(v: &Voucher, now: i64) -> Result<(), VerifyError> {
     Ok(())
 }
 
+/// The stages that apply to a text: [`Stage::JWT`] for a JWT, else [`Stage::ALL`].
+pub fn stages_for(input: &str) -> &'static [Stage] {
+    if crate::jwt::looks_like_jws(input) {
+        &Stage::JWT
+    } else {
+        &Stage::ALL
+    }
+}
+
 /// The pass/fail/not-reached state of each stage for a result, as in the test vectors.
-pub fn stage_flags(result: &Result<Verified, VerifyError>) -> Vec<(Stage, Option<bool>)> {
+pub fn stage_flags(
+    result: &Result<Verified, VerifyError>,
+    stages: &[Stage],
+) -> Vec<(Stage, Option<bool>)> {
     let failed = result.as_ref().err().map(VerifyError::stage);
-    Stage::ALL
+    stages
         .iter()
         .map(|&s| {
             let flag = match failed {
@@ -113,7 +187,14 @@ pub fn stage_flags(result: &Result<Verified, VerifyError>) -> Vec<(Stage, Option
 /// Every layer of a voucher decoded as far as it goes, without trust: for debugging.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Inspection {
+    pub format: Option<Format>,
     pub length: usize,
+    /// JWT vouchers: the JOSE header, as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jws_header: Option<serde_json::Value>,
+    /// JWT vouchers: the claims, as sent (the signature is not checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jws_claims: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,6 +267,19 @@ pub fn inspect(input: &str) -> Inspection {
         length: input.len(),
         ..Inspection::default()
     };
+    if input.len() <= crate::MAX_TEXT_LEN && crate::jwt::looks_like_jws(input) {
+        out.format = Some(Format::Openg2pJwt);
+        match crate::jwt::decode(input) {
+            Ok((jws, _)) => {
+                out.jws_header = Some(jws.header);
+                out.jws_claims = Some(jws.claims);
+                out.signature_hex = Some(hex::encode(&jws.signature));
+            }
+            Err(e) => out.error = Some((&e).into()),
+        }
+        return out;
+    }
+    out.format = Some(Format::Ev1);
     let body45 = match text::strip_prefix(input) {
         Ok(b) => b,
         Err(e) => {

@@ -85,11 +85,17 @@ fn trust_store_refuses_bad_keys() {
         Err(KeyError::Member("x"))
     ));
 
-    // Other key types are skipped, not loaded.
-    let rsa =
-        serde_json::json!({"keys": [public, {"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}).to_string();
-    let t = TrustStore::from_jwks_json(&rsa).unwrap();
-    assert_eq!((t.len(), t.skipped()), (1, 1));
+    // Key types evoucher does not use are skipped, not loaded.
+    let other = serde_json::json!({"keys": [public, {"kty": "oct", "k": "AQAB"}, {"kty": "EC", "crv": "P-384", "x": "AQAB", "y": "AQAB"}]}).to_string();
+    let t = TrustStore::from_jwks_json(&other).unwrap();
+    assert_eq!((t.len(), t.skipped()), (1, 2));
+    // An RSA key under 2048 bits is refused, not skipped.
+    let small = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k", "n": "AQAB", "e": "AQAB"}]})
+        .to_string();
+    assert!(matches!(
+        TrustStore::from_jwks_json(&small),
+        Err(KeyError::Member("n") | KeyError::Unsupported(_))
+    ));
 
     assert!(matches!(
         TrustStore::from_jwks_json("{"),

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use evoucher_core::trust::TrustStore;
-use evoucher_core::verify::{stage_flags, verify, Verified};
+use evoucher_core::verify::{stage_flags, stages_for, verify, Verified};
 use evoucher_core::voucher::{format_amount, RedemptionRule};
 use evoucher_core::VerifyError;
 
@@ -31,7 +31,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     let text = util::read_text(&a.text)?;
     let result = verify(&text, &trust, now);
     if a.json {
-        util::print_json(&json_result(&result, now));
+        util::print_json(&json_result(&result, stages_for(&text), now));
     } else {
         match &result {
             Ok(v) => print_human(v),
@@ -52,22 +52,27 @@ pub fn load_trust(path: &std::path::Path) -> Result<TrustStore, CliError> {
         .map_err(|e| util::usage(format!("trust store {}: {e}", path.display())))?;
     if trust.is_empty() {
         return Err(util::usage(format!(
-            "trust store {} holds no Ed25519 key",
+            "trust store {} holds no usable key",
             path.display()
         )));
     }
     Ok(trust)
 }
 
-pub fn json_result(result: &Result<Verified, VerifyError>, now: i64) -> serde_json::Value {
-    let stages: serde_json::Map<String, serde_json::Value> = stage_flags(result)
+pub fn json_result(
+    result: &Result<Verified, VerifyError>,
+    stages: &[evoucher_core::Stage],
+    now: i64,
+) -> serde_json::Value {
+    let stages: serde_json::Map<String, serde_json::Value> = stage_flags(result, stages)
         .into_iter()
         .map(|(s, f)| (s.as_str().to_owned(), serde_json::json!(f)))
         .collect();
     match result {
         Ok(v) => serde_json::json!({
             "valid": true,
-            "kid": v.kid.to_b64(),
+            "kid": v.kid.to_string(),
+            "format": v.format,
             "checked_at": util::fmt_time(now),
             "voucher": v.voucher,
             "stages": stages,
@@ -84,7 +89,7 @@ pub fn json_result(result: &Result<Verified, VerifyError>, now: i64) -> serde_js
 
 fn print_human(v: &Verified) {
     let x = &v.voucher;
-    println!("VALID voucher {} (key {})", x.id, v.kid.to_b64());
+    println!("VALID voucher {} (key {})", x.id, v.kid);
     println!("  issuer       {}", x.iss);
     println!(
         "  program      {}{}",

@@ -308,7 +308,7 @@ impl Ledger {
             NewEntry {
                 kind: EntryKind::Redeem,
                 voucher_id: voucher.id,
-                issuer_kid: &v.kid.0,
+                issuer_kid: &v.kid.as_bytes(),
                 provider: who.provider,
                 device: who.device,
                 amount,

@@ -30,7 +30,8 @@ pub fn voucher(key: &IssuerKey, n: u64) -> Verified {
     let text = encode(&v, key).unwrap().text;
     Verified {
         voucher: v,
-        kid: key.kid(),
+        kid: evoucher_core::KeyId::Ed25519(key.kid()),
+        format: evoucher_core::Format::Ev1,
         text,
     }
 }
