@@ -563,3 +563,48 @@ fn redeem_once_then_refused_and_ledger_commands() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(std::fs::read(&corrupt).unwrap(), vec![7u8; 4096]);
 }
+
+fn shared() -> PathBuf {
+    std::env::var_os("EVOUCHER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+#[test]
+fn openg2p_sample_inspects_and_its_kid_is_unknown() {
+    let sample =
+        std::fs::read_to_string(shared().join("openg2p/entitlement-voucher-qr-code.txt")).unwrap();
+    let sample = sample.trim();
+    let o = run(&["inspect", "--json", sample]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["format"], "openg2p_jwt");
+    assert_eq!(j["jws_header"]["alg"], "RS256");
+    assert_eq!(
+        j["jws_header"]["kid"],
+        "d95f3fbc-4906-428f-8dce-83ae8b136d72"
+    );
+    assert_eq!(j["jws_claims"]["type"], "voucher");
+    assert_eq!(j["jws_claims"]["amount"], "5000.0");
+    assert_eq!(
+        j["signature_hex"].as_str().unwrap().len(),
+        512,
+        "RSA-2048 signature"
+    );
+
+    let d = tmp("openg2p");
+    let (_, trust) = keygen(&d);
+    let o = run(&["verify", "--json", "--trust", &trust, sample]);
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["stage"], "kid");
+    assert!(j["error"]
+        .as_str()
+        .unwrap()
+        .contains("d95f3fbc-4906-428f-8dce-83ae8b136d72"));
+    assert_eq!(j["stages"]["jws"], true);
+    assert_eq!(j["stages"]["alg"], true);
+    assert!(j["stages"].get("base45").is_none(), "JWT stages only");
+    let o = run(&["verify", "--trust", &trust, sample]);
+    assert!(stdout(&o).starts_with("INVALID (kid)"), "{}", stdout(&o));
+}

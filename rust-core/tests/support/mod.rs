@@ -1,1 +1,2 @@
+pub mod jwt_vectors;
 pub mod vectors;

@@ -236,7 +236,7 @@ impl Case {
     }
 }
 
-fn rfc3339(t: i64) -> String {
+pub fn rfc3339(t: i64) -> String {
     // Days-from-civil inverse (Howard Hinnant), enough for fixed test clocks.
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
