@@ -608,3 +608,149 @@ fn openg2p_sample_inspects_and_its_kid_is_unknown() {
     let o = run(&["verify", "--trust", &trust, sample]);
     assert!(stdout(&o).starts_with("INVALID (kid)"), "{}", stdout(&o));
 }
+
+/// A tiny HTTP/1.1 server on loopback: answers `routes` (path → body) with 200, else 404.
+fn serve(routes: Vec<(&'static str, String)>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let h = std::thread::spawn(move || {
+        listener.set_nonblocking(false).unwrap();
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let (status, body) = match routes.iter().find(|(p, _)| *p == path) {
+                Some((_, b)) => ("200 OK", b.clone()),
+                None => ("404 Not Found", "{}".to_owned()),
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\netag: \"v1\"\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, h)
+}
+
+#[test]
+fn trust_fetch_caches_a_program_jwks_for_offline_use() {
+    let d = tmp("fetch");
+    let vector: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-vectors/jwt/valid-rs256.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut jwks = vector["context"]["jwks"].clone();
+    for k in jwks["keys"].as_array_mut().unwrap() {
+        k.as_object_mut().unwrap().remove("currency");
+    }
+    let token = vector["stages"]["text"].as_str().unwrap();
+    let cache = d.join("program.jwks.json");
+    let cache_s = cache.to_str().unwrap();
+
+    // OpenG2P 17 path.
+    let (base, h) = serve(vec![(
+        "/api/v1/security/.well-known/jwks.json",
+        jwks.to_string(),
+    )]);
+    let o = run(&[
+        "trust",
+        "fetch",
+        "--json",
+        "--openg2p",
+        &base,
+        "--currency",
+        "PHP",
+        "--out",
+        cache_s,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["keys"], 2);
+    assert!(j["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/api/v1/security/.well-known/jwks.json"));
+    drop(h);
+    let cached: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert_eq!(cached["evoucher_source"]["etag"], "\"v1\"");
+    assert_eq!(cached["keys"][0]["currency"], "PHP");
+
+    // Offline: the cache verifies the voucher, and says where it came from.
+    let o = run(&[
+        "verify",
+        "--json",
+        "--trust",
+        cache_s,
+        "--at",
+        "2023-07-22T00:00:00Z",
+        token,
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["voucher"]["value"]["amount"], 500000);
+    let o = run(&["trust", "show", "--json", "--trust", cache_s]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["source"]["url"].as_str().unwrap().starts_with(&base));
+    assert_eq!(j["keys"].as_array().unwrap().len(), 2);
+
+    // OpenG2P 15 path: the first URL 404s, the second answers.
+    let cache15 = d.join("p15.json");
+    let (base, h) = serve(vec![(
+        "/api/v1/payments/.well-known/jwks.json",
+        jwks.to_string(),
+    )]);
+    let o = run(&[
+        "trust",
+        "fetch",
+        "--openg2p",
+        &base,
+        "--out",
+        cache15.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("/api/v1/payments/"));
+    drop(h);
+
+    // A 404 without fallback, or garbage: exit 2 and the old cache is untouched.
+    let before = std::fs::read(&cache).unwrap();
+    let o = run(&[
+        "trust",
+        "fetch",
+        "--url",
+        &format!("{base}/jwks.json"),
+        "--out",
+        cache_s,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let (base, h) = serve(vec![("/jwks.json", "not json".into())]);
+    let o = run(&[
+        "trust",
+        "fetch",
+        "--url",
+        &format!("{base}/jwks.json"),
+        "--out",
+        cache_s,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("left as it was"));
+    drop(h);
+    assert_eq!(std::fs::read(&cache).unwrap(), before);
+}

@@ -98,6 +98,9 @@ impl std::fmt::Debug for Jwk {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
+    /// Set on a JWKS cached by `evoucher trust fetch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evoucher_source: Option<crate::fetch::Source>,
 }
 
 /// An issuer's private signing key.

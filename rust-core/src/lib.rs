@@ -27,6 +27,7 @@
 pub mod cose;
 pub mod encode;
 pub mod error;
+pub mod fetch;
 pub mod jwt;
 pub mod keys;
 pub mod ledger;

@@ -68,6 +68,7 @@ pub struct TrustStore {
     keys: BTreeMap<Kid, TrustedKey>,
     jwt: BTreeMap<String, JwtKey>,
     default_currency: Option<String>,
+    source: Option<crate::fetch::Source>,
     skipped: usize,
 }
 
@@ -94,7 +95,10 @@ impl TrustStore {
     /// other types are skipped and counted in [`skipped`](Self::skipped).
     pub fn from_jwks_json(json: &str) -> Result<Self, KeyError> {
         let jwks: Jwks = serde_json::from_str(json).map_err(|e| KeyError::Json(e.to_string()))?;
-        let mut s = TrustStore::default();
+        let mut s = TrustStore {
+            source: jwks.evoucher_source.clone(),
+            ..TrustStore::default()
+        };
         for jwk in &jwks.keys {
             if jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519") {
                 s.add(TrustedKey::from_jwk(jwk)?)?;
@@ -116,6 +120,11 @@ impl TrustStore {
         }
         self.jwt.insert(key.kid.clone(), key);
         Ok(())
+    }
+
+    /// Where and when this store was fetched, for a cached JWKS.
+    pub fn source(&self) -> Option<&crate::fetch::Source> {
+        self.source.as_ref()
     }
 
     /// JWT keys by kid.
@@ -141,6 +150,7 @@ impl TrustStore {
     pub fn to_jwks(&self) -> Jwks {
         Jwks {
             keys: self.keys.values().map(TrustedKey::to_jwk).collect(),
+            evoucher_source: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     key.write_new(&a.out)?;
     let jwks = Jwks {
         keys: vec![key.public_jwk()],
+        evoucher_source: None,
     };
     if a.json {
         crate::util::print_json(&serde_json::json!({

@@ -5,6 +5,7 @@ mod issue;
 mod keygen;
 mod ledger;
 mod redeem;
+mod trust;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ pub enum Command {
     Redeem(Box<redeem::Args>),
     /// Read, check, export or void entries of the local redemption ledger.
     Ledger(ledger::Args),
+    /// Fetch a program's JWKS for offline use, or show a trust store.
+    Trust(trust::Args),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -47,5 +50,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Inspect(a) => inspect::run(a),
         Command::Redeem(a) => redeem::run(*a),
         Command::Ledger(a) => ledger::run(a),
+        Command::Trust(a) => trust::run(a),
     }
 }

@@ -71,8 +71,8 @@ pub fn json_result(
     match result {
         Ok(v) => serde_json::json!({
             "valid": true,
-            "kid": v.kid.to_string(),
             "format": v.format,
+            "kid": v.kid.to_string(),
             "checked_at": util::fmt_time(now),
             "voucher": v.voucher,
             "stages": stages,

@@ -72,6 +72,7 @@ fn edit_private(c: &mut ClaimsSet, f: impl FnOnce(&mut Vec<(Value, Value)>)) {
 fn jwks(keys: &[TrustedKey]) -> Json {
     serde_json::to_value(Jwks {
         keys: keys.iter().map(TrustedKey::to_jwk).collect(),
+        evoucher_source: None,
     })
     .unwrap()
 }
