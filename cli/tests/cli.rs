@@ -754,3 +754,61 @@ fn trust_fetch_caches_a_program_jwks_for_offline_use() {
     drop(h);
     assert_eq!(std::fs::read(&cache).unwrap(), before);
 }
+
+#[test]
+fn scan_reads_files_as_json_lines_with_reliable_exit_codes() {
+    let sample = shared().join("openg2p/entitlement-voucher-qr-code.png");
+    let expected =
+        std::fs::read_to_string(shared().join("openg2p/entitlement-voucher-qr-code.txt")).unwrap();
+    let o = run(&["scan", "--json", sample.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["codes"][0]["text"].as_str().unwrap(), expected.trim());
+    assert_eq!(j["codes"][0]["corners"].as_array().unwrap().len(), 4);
+
+    // Our own voucher's PNG, a file without a code, and a missing file, in one call.
+    let d = tmp("scan");
+    let (key, trust) = keygen(&d);
+    let png = d.join("v.png");
+    let text = issue(
+        &key,
+        &[
+            "--beneficiary",
+            "B",
+            "--amount",
+            "100",
+            "--currency",
+            "KES",
+            "--png",
+            png.to_str().unwrap(),
+        ],
+    );
+    let blank = d.join("blank.png");
+    let img = image::GrayImage::from_pixel(64, 64, image::Luma([255u8]));
+    img.save(&blank).unwrap();
+    let o = run(&[
+        "scan",
+        "--json",
+        png.to_str().unwrap(),
+        blank.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "a file without a code");
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["codes"][0]["text"], text.as_str());
+    assert_eq!(lines[1]["codes"].as_array().unwrap().len(), 0);
+    let o = run(&["scan", "--json", png.to_str().unwrap(), "/nonexistent.png"]);
+    assert_eq!(o.status.code(), Some(2));
+    let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert!(last["error"].is_string());
+    // What was scanned verifies.
+    let o = run(&["verify", "--trust", &trust, &text]);
+    assert_eq!(o.status.code(), Some(0));
+    // Without the camera feature, --camera is a clear usage error.
+    if !cfg!(feature = "camera") {
+        assert_eq!(run(&["scan", "--camera"]).status.code(), Some(2));
+    }
+}

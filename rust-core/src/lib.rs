@@ -32,6 +32,7 @@ pub mod jwt;
 pub mod keys;
 pub mod ledger;
 pub mod qr;
+pub mod scan;
 pub mod text;
 pub mod trust;
 pub mod verify;

@@ -5,6 +5,7 @@ mod issue;
 mod keygen;
 mod ledger;
 mod redeem;
+mod scan;
 mod trust;
 mod verify;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Ledger(ledger::Args),
     /// Fetch a program's JWKS for offline use, or show a trust store.
     Trust(trust::Args),
+    /// Read every QR code in image files (or a webcam with `--camera`).
+    Scan(scan::Args),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Redeem(a) => redeem::run(*a),
         Command::Ledger(a) => ledger::run(a),
         Command::Trust(a) => trust::run(a),
+        Command::Scan(a) => scan::run(a),
     }
 }

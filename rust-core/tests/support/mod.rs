@@ -1,2 +1,3 @@
 pub mod jwt_vectors;
+pub mod samples;
 pub mod vectors;

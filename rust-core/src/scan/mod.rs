@@ -1,0 +1,189 @@
+//! Scanning: every QR code in a camera frame or an image, in pure Rust.
+//!
+//! The pipeline (see `docs/scanning.md` for the numbers behind each choice):
+//! 1. rxing's port of zxing-cpp's QR reader (finder patterns found in any orientation, local
+//!    "hybrid" binarisation, alignment-pattern sampling for high versions), try-harder, all
+//!    symbols in the frame;
+//! 2. when that finds nothing, a retry ladder within the time budget: downscaled copies (blurred
+//!    and noisy photos and large screens read better smaller), the inverted image, rqrr (a
+//!    different detector that wins on some perspective and rotation cases), a global-histogram
+//!    binariser, the mirrored image.
+//!
+//! Every decoder call runs under `catch_unwind`: a panic inside a decoder is "not read", never a
+//! crash. The budget is checked between steps.
+
+mod frame;
+mod readers;
+mod session;
+
+use std::time::{Duration, Instant};
+
+pub use frame::{Frame, Rotation};
+pub use session::{Fed, ScanSession};
+
+/// One decoded QR code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Code {
+    /// The payload bytes.
+    pub bytes: Vec<u8>,
+    /// The payload as text, when it is UTF-8 (or declared otherwise by an ECI and decoded).
+    pub text: Option<String>,
+    /// The four corners in frame coordinates (pixels of the buffer as given, before rotation):
+    /// top-left, top-right, bottom-right, bottom-left of the symbol as read.
+    pub corners: [(f32, f32); 4],
+}
+
+impl Code {
+    /// The centre of the corners.
+    pub fn centre(&self) -> (f32, f32) {
+        let (sx, sy) = self
+            .corners
+            .iter()
+            .fold((0.0, 0.0), |(x, y), c| (x + c.0, y + c.1));
+        (sx / 4.0, sy / 4.0)
+    }
+
+    /// The corners in the upright image the user sees, for a frame that the camera reports as
+    /// rotated by `rotation` clockwise.
+    pub fn upright_corners(
+        &self,
+        frame_w: usize,
+        frame_h: usize,
+        rotation: Rotation,
+    ) -> [(f32, f32); 4] {
+        self.corners
+            .map(|(x, y)| rotation.to_upright(x, y, frame_w as f32, frame_h as f32))
+    }
+}
+
+/// Largest frame accepted: 50 megapixels.
+pub const MAX_PIXELS: usize = 50_000_000;
+
+/// Why a frame or image could not be scanned (a frame with no code is `Ok(vec![])`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error("frame has zero width or height")]
+    Empty,
+    #[error("row stride {stride} is smaller than the width {width}")]
+    Stride { stride: usize, width: usize },
+    #[error("pixel buffer holds {len} bytes, the frame needs {need}")]
+    Truncated { len: usize, need: usize },
+    #[error("frame of {pixels} pixels is over the {MAX_PIXELS}-pixel limit")]
+    TooLarge { pixels: usize },
+    #[error("image cannot be decoded: {0}")]
+    Image(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+/// Scan options.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// No new step starts after this much time (default 200 ms).
+    pub budget: Duration,
+    /// Run the retry ladder when the first pass finds nothing.
+    pub retry: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            budget: Duration::from_millis(200),
+            retry: true,
+        }
+    }
+}
+
+/// Decode every QR code in a frame.
+pub fn scan(frame: &Frame<'_>, opts: &ScanOptions) -> Result<Vec<Code>, ScanError> {
+    frame.validate()?;
+    let start = Instant::now();
+    let deadline = start + opts.budget;
+    let (w, h) = (frame.width, frame.height);
+    let mut found: Vec<Code> = Vec::new();
+
+    // Very large frames first read at half size: a full-size pass alone can exceed the budget.
+    let big = w * h > 6_000_000;
+    if !big {
+        readers::rxing(
+            frame.rows(),
+            w,
+            h,
+            frame.stride,
+            1.0,
+            readers::Variant::Hybrid,
+            &mut found,
+        );
+    }
+    if found.is_empty() && opts.retry {
+        let custom = readers::ladder_from_env();
+        let ladder: &[readers::Step] = custom.as_deref().unwrap_or(&readers::LADDER);
+        for step in ladder {
+            if !found.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            readers::run_step(frame, *step, &mut found);
+        }
+    }
+    Ok(dedup(found))
+}
+
+/// Drop repeats: the same bytes with centres closer than a quarter of the symbol's size.
+fn dedup(mut codes: Vec<Code>) -> Vec<Code> {
+    let mut out: Vec<Code> = Vec::new();
+    for c in codes.drain(..) {
+        let (cx, cy) = c.centre();
+        let size = ((c.corners[0].0 - c.corners[2].0).powi(2)
+            + (c.corners[0].1 - c.corners[2].1).powi(2))
+        .sqrt();
+        let dup = out.iter().any(|o| {
+            let (ox, oy) = o.centre();
+            o.bytes == c.bytes
+                && ((ox - cx).powi(2) + (oy - cy).powi(2)).sqrt() < size.max(8.0) / 2.0
+        });
+        if !dup {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Decode an image file's bytes (PNG, JPEG, WebP) and scan it.
+pub fn scan_image_bytes(bytes: &[u8], opts: &ScanOptions) -> Result<Vec<Code>, ScanError> {
+    let img = decode_image(bytes)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    scan(&Frame::new(w, h, w, img.as_raw(), Rotation::R0), opts)
+}
+
+/// Decode an image file into 8-bit luma, refusing more than [`MAX_PIXELS`] before decoding.
+pub fn decode_image(bytes: &[u8]) -> Result<image::GrayImage, ScanError> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ScanError::Io(e.to_string()))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| ScanError::Image(e.to_string()))?;
+    let pixels = (w as usize).saturating_mul(h as usize);
+    if pixels == 0 {
+        return Err(ScanError::Empty);
+    }
+    if pixels > MAX_PIXELS {
+        return Err(ScanError::TooLarge { pixels });
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ScanError::Io(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let img = std::panic::catch_unwind(move || reader.decode())
+        .map_err(|_| ScanError::Image("decoder panicked".into()))?
+        .map_err(|e| ScanError::Image(e.to_string()))?;
+    Ok(img.into_luma8())
+}
+
+/// Read and scan an image file.
+pub fn scan_file(path: &std::path::Path, opts: &ScanOptions) -> Result<Vec<Code>, ScanError> {
+    let bytes = std::fs::read(path).map_err(|e| ScanError::Io(e.to_string()))?;
+    scan_image_bytes(&bytes, opts)
+}

@@ -1,0 +1,257 @@
+//! The readers (rxing, rqrr) behind `catch_unwind`, and the retry ladder.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::multi::MultipleBarcodeReader;
+use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8Source, LuminanceSource};
+
+use super::{Code, Frame};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Hybrid,
+    Inverted,
+    GlobalHistogram,
+}
+
+/// One retry: a reader on a transformed copy of the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// rxing on the frame reduced by this factor (box filter).
+    Down(usize, Variant),
+    /// rxing on the full frame.
+    Full(Variant),
+    /// rxing on the mirrored frame.
+    Mirrored,
+    /// rqrr on the frame, reduced so that it has at most ~1.5 megapixels.
+    Rqrr,
+}
+
+/// The retry ladder, in order. Chosen by measurement on ../shared/qr-samples beside zxing-cpp
+/// (docs/scanning.md): a global-histogram binariser first (most reads per millisecond on large
+/// photos), then reductions, mirrored, inverted, and rqrr last (slowest, but reads some
+/// perspective and rotation cases the others miss).
+pub const LADDER: [Step; 7] = [
+    Step::Full(Variant::GlobalHistogram),
+    Step::Down(2, Variant::Hybrid),
+    Step::Down(3, Variant::Hybrid),
+    Step::Mirrored,
+    Step::Down(4, Variant::Hybrid),
+    Step::Full(Variant::Inverted),
+    Step::Rqrr,
+];
+
+/// `EVOUCHER_SCAN_LADDER=d2,inv,rqrr,gh,d3,d4,mir` overrides the ladder (for measuring what
+/// each step is worth; see docs/scanning.md). Unknown names are ignored.
+pub fn ladder_from_env() -> Option<Vec<Step>> {
+    let v = std::env::var("EVOUCHER_SCAN_LADDER").ok()?;
+    Some(
+        v.split(',')
+            .filter_map(|s| match s.trim() {
+                "d2" => Some(Step::Down(2, Variant::Hybrid)),
+                "d3" => Some(Step::Down(3, Variant::Hybrid)),
+                "d4" => Some(Step::Down(4, Variant::Hybrid)),
+                "d2gh" => Some(Step::Down(2, Variant::GlobalHistogram)),
+                "d2inv" => Some(Step::Down(2, Variant::Inverted)),
+                "inv" => Some(Step::Full(Variant::Inverted)),
+                "gh" => Some(Step::Full(Variant::GlobalHistogram)),
+                "rqrr" => Some(Step::Rqrr),
+                "mir" => Some(Step::Mirrored),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
+    let (w, h, s) = (frame.width, frame.height, frame.stride);
+    match step {
+        Step::Full(v) => rxing(frame.rows(), w, h, s, 1.0, v, out),
+        Step::Down(f, v) => {
+            if w / f < 21 || h / f < 21 {
+                return;
+            }
+            let (dw, dh, px) = downscale(frame, f);
+            rxing(&px, dw, dh, dw, 1.0 / f as f32, v, out);
+        }
+        Step::Mirrored => {
+            let mut px = vec![0u8; w * h];
+            for y in 0..h {
+                let row = &frame.rows()[y * s..y * s + w];
+                for (x, p) in row.iter().enumerate() {
+                    px[y * w + (w - 1 - x)] = *p;
+                }
+            }
+            let mut found = Vec::new();
+            rxing(&px, w, h, w, 1.0, Variant::Hybrid, &mut found);
+            for mut c in found {
+                for p in c.corners.iter_mut() {
+                    p.0 = (w as f32 - 1.0) - p.0;
+                }
+                out.push(c);
+            }
+        }
+        Step::Rqrr => {
+            let mut f = 1;
+            while (w / f) * (h / f) > 1_500_000 {
+                f += 1;
+            }
+            if f == 1 {
+                rqrr(frame.rows(), w, h, s, 1.0, out);
+            } else {
+                let (dw, dh, px) = downscale(frame, f);
+                rqrr(&px, dw, dh, dw, 1.0 / f as f32, out);
+            }
+        }
+    }
+}
+
+/// Box-filter reduction by an integer factor.
+fn downscale(frame: &Frame<'_>, f: usize) -> (usize, usize, Vec<u8>) {
+    let (dw, dh) = (frame.width / f, frame.height / f);
+    let px = frame.rows();
+    let mut out = vec![0u8; dw * dh];
+    let area = (f * f) as u32;
+    for y in 0..dh {
+        for x in 0..dw {
+            let mut sum = 0u32;
+            for yy in 0..f {
+                let row = (y * f + yy) * frame.stride + x * f;
+                for p in &px[row..row + f] {
+                    sum += u32::from(*p);
+                }
+            }
+            out[y * dw + x] = (sum / area) as u8;
+        }
+    }
+    (dw, dh, out)
+}
+
+fn hints() -> DecodeHints {
+    DecodeHints {
+        TryHarder: Some(true),
+        PossibleFormats: Some(std::collections::HashSet::from([BarcodeFormat::QR_CODE])),
+        ..DecodeHints::default()
+    }
+}
+
+/// rxing's zxing-cpp-port QR reader, every symbol in the image. Corners are divided by
+/// `scale` (the factor the image was reduced by) to give frame coordinates.
+pub fn rxing(
+    px: &[u8],
+    w: usize,
+    h: usize,
+    stride: usize,
+    scale: f32,
+    v: Variant,
+    out: &mut Vec<Code>,
+) {
+    let r = catch_unwind(AssertUnwindSafe(|| -> Option<Vec<rxing::RXingResult>> {
+        let (Ok(w32), Ok(h32), Ok(s32)) =
+            (u32::try_from(w), u32::try_from(h), u32::try_from(stride))
+        else {
+            return None;
+        };
+        let mut source = if stride == w {
+            Luma8Source::new_with_slice(px.get(..w * h)?, w32, h32).ok()?
+        } else if px.len() >= stride * h {
+            Luma8Source::new_with_slice(px.get(..stride * h)?, s32, h32)
+                .ok()?
+                .crop(0, 0, w, h)
+                .ok()?
+        } else {
+            let mut compact = Vec::with_capacity(w * h);
+            for y in 0..h {
+                compact.extend_from_slice(px.get(y * stride..y * stride + w)?);
+            }
+            Luma8Source::new(compact, w32, h32).ok()?
+        };
+        let hints = hints();
+        let mut reader = rxing::qrcode::cpp_port::QrReader;
+        match v {
+            Variant::Hybrid => {
+                let mut bb = BinaryBitmap::new(HybridBinarizer::new(source));
+                reader.decode_multiple_with_hints(&mut bb, &hints).ok()
+            }
+            Variant::Inverted => {
+                source.invert();
+                let mut bb = BinaryBitmap::new(HybridBinarizer::new(source));
+                reader.decode_multiple_with_hints(&mut bb, &hints).ok()
+            }
+            Variant::GlobalHistogram => {
+                let mut bb = BinaryBitmap::new(GlobalHistogramBinarizer::new(source));
+                reader.decode_multiple_with_hints(&mut bb, &hints).ok()
+            }
+        }
+    }));
+    let Ok(Some(results)) = r else { return };
+    for res in results {
+        let pts = res.getPoints();
+        if pts.len() < 4 {
+            continue;
+        }
+        let corners = [0, 1, 2, 3].map(|i| (pts[i].x / scale, pts[i].y / scale));
+        let text = res.getText().to_owned();
+        let bytes = payload_bytes(&res, &text);
+        let text = String::from_utf8(bytes.clone()).ok().or_else(|| {
+            res.getRXingResultMetadata()
+                .contains_key(&rxing::RXingResultMetadataType::SYMBOLOGY_IDENTIFIER)
+                .then_some(text)
+                .filter(|_| has_eci(&res))
+        });
+        out.push(Code {
+            bytes,
+            text,
+            corners,
+        });
+    }
+}
+
+fn has_eci(res: &rxing::RXingResult) -> bool {
+    // zxing symbology identifiers: "]Q2" means ECI protocol in use, "]Q1" plain.
+    matches!(
+        res.getRXingResultMetadata().get(&rxing::RXingResultMetadataType::SYMBOLOGY_IDENTIFIER),
+        Some(rxing::RXingResultMetadataValue::SymbologyIdentifier(s)) if s.ends_with('2') || s.ends_with('4') || s.ends_with('6')
+    )
+}
+
+/// The payload bytes. rxing gives decoded text (charset applied) and, for byte-mode segments,
+/// the raw segment bytes. A single byte segment that is the whole content is taken as is
+/// (binary payloads); otherwise the text's UTF-8.
+fn payload_bytes(res: &rxing::RXingResult, text: &str) -> Vec<u8> {
+    if let Some(rxing::RXingResultMetadataValue::ByteSegments(segs)) = res
+        .getRXingResultMetadata()
+        .get(&rxing::RXingResultMetadataType::BYTE_SEGMENTS)
+    {
+        if segs.len() == 1 && (segs[0] == text.as_bytes() || segs[0].len() == text.chars().count())
+        {
+            return segs[0].clone();
+        }
+    }
+    text.as_bytes().to_vec()
+}
+
+/// rqrr: its own detector and sampler. Panics (it has some) are caught.
+pub fn rqrr(px: &[u8], w: usize, h: usize, stride: usize, scale: f32, out: &mut Vec<Code>) {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * stride + x]);
+        let mut codes = Vec::new();
+        for g in img.detect_grids() {
+            let mut bytes = Vec::new();
+            if g.decode_to(&mut bytes).is_ok() {
+                let b = g.bounds;
+                let corners = [0, 1, 2, 3].map(|i| (b[i].x as f32 / scale, b[i].y as f32 / scale));
+                codes.push(Code {
+                    text: String::from_utf8(bytes.clone()).ok(),
+                    bytes,
+                    corners,
+                });
+            }
+        }
+        codes
+    }));
+    if let Ok(codes) = r {
+        out.extend(codes);
+    }
+}
