@@ -270,9 +270,8 @@ fn blur(px: &[u8], w: usize, h: usize, r: usize) -> Vec<u8> {
     out
 }
 
-/// Solve the homography mapping the unit square's corners to `dst` (8 unknowns).
-fn homography(dst: [(f64, f64); 4], side: f64) -> [f64; 8] {
-    let src = [(0.0, 0.0), (side, 0.0), (side, side), (0.0, side)];
+/// The homography taking the four points `src` to `dst` (8 unknowns, Gauss-Jordan).
+fn homography(src: [(f64, f64); 4], dst: [(f64, f64); 4]) -> [f64; 8] {
     let mut a = [[0f64; 9]; 8];
     for i in 0..4 {
         let ((x, y), (u, v)) = (src[i], dst[i]);
@@ -284,63 +283,24 @@ fn homography(dst: [(f64, f64); 4], side: f64) -> [f64; 8] {
             .max_by(|&i, &j| a[i][c].abs().partial_cmp(&a[j][c].abs()).unwrap())
             .unwrap();
         a.swap(c, p);
-        for r in 0..8 {
+        let pivot = a[c];
+        for (r, row) in a.iter_mut().enumerate() {
             if r != c {
-                let f = a[r][c] / a[c][c];
-                for k in c..9 {
-                    a[r][k] -= f * a[c][k];
+                let f = row[c] / pivot[c];
+                for (x, y) in row.iter_mut().zip(pivot.iter()).skip(c) {
+                    *x -= f * y;
                 }
             }
         }
     }
-    let mut h = [0f64; 8];
-    for i in 0..8 {
-        h[i] = a[i][8] / a[i][i];
-    }
-    h
+    std::array::from_fn(|i| a[i][8] / a[i][i])
 }
 
 /// Warp the symbol into a quadrilateral of a `w`×`h` frame (inverse mapping, bilinear).
 fn warp(text: &str, scale: usize, w: usize, h: usize, quad: [(f64, f64); 4]) -> Vec<u8> {
     let (side, qr) = evoucher_core::qr::symbol(text).unwrap().luma(scale);
-    // Forward homography square → quad; invert by solving quad → square.
-    let hm = homography(quad, side as f64);
-    let inv = {
-        // Map quad corners back: solve the homography from quad to square directly.
-        let src = quad;
-        let dst = [
-            (0.0, 0.0),
-            (side as f64, 0.0),
-            (side as f64, side as f64),
-            (0.0, side as f64),
-        ];
-        let mut a = [[0f64; 9]; 8];
-        for i in 0..4 {
-            let ((x, y), (u, v)) = (src[i], dst[i]);
-            a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
-            a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
-        }
-        for c in 0..8 {
-            let p = (c..8)
-                .max_by(|&i, &j| a[i][c].abs().partial_cmp(&a[j][c].abs()).unwrap())
-                .unwrap();
-            a.swap(c, p);
-            for r in 0..8 {
-                if r != c {
-                    let f = a[r][c] / a[c][c];
-                    for k in c..9 {
-                        a[r][k] -= f * a[c][k];
-                    }
-                }
-            }
-        }
-        let mut m = [0f64; 8];
-        for i in 0..8 {
-            m[i] = a[i][8] / a[i][i];
-        }
-        m
-    };
-    let _ = hm;
+    let s = side as f64;
+    let inv = homography(quad, [(0.0, 0.0), (s, 0.0), (s, s), (0.0, s)]);
     let mut out = vec![190u8; w * h];
     for y in 0..h {
         for x in 0..w {
