@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
-# Run the decoder fuzz target for a bounded time (default 60 s): scripts/fuzz.sh [SECONDS]
+# Run a fuzz target for a bounded time: scripts/fuzz.sh [SECONDS] [TARGET]
+# Targets: decode (voucher texts, default), scan_frame (frames and image files).
 # Installs cargo-fuzz from crates.io if missing. Uses RUSTC_BOOTSTRAP=1 so the stable
 # toolchain accepts the sanitizer flags (no nightly toolchain on these machines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-${FUZZ_SECONDS:-60}}"
+target="${2:-decode}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet
 fi
 cd rust-core/fuzz
-mkdir -p corpus/decode
-# Seed the corpus with the test vectors' texts.
-python3 - <<'PY'
-import json, pathlib, hashlib
-for p in pathlib.Path("../../test-vectors/vouchers").glob("*.json"):
-    t = json.loads(p.read_text())["stages"]["text"].encode()
-    (pathlib.Path("corpus/decode") / hashlib.sha256(t).hexdigest()[:16]).write_bytes(t)
+mkdir -p "corpus/$target"
+# Seed the corpus: voucher texts for decode, small voucher PNGs for scan_frame.
+python3 - "$target" <<'PY'
+import base64, json, pathlib, hashlib, sys
+target = sys.argv[1]
+for p in sorted(pathlib.Path("../../test-vectors/vouchers").glob("*.json"))[:20]:
+    stages = json.loads(p.read_text())["stages"]
+    if target == "decode":
+        data = stages["text"].encode()
+    elif stages.get("qr_png_b64"):
+        data = base64.b64decode(stages["qr_png_b64"])
+    else:
+        continue
+    (pathlib.Path("corpus") / target / hashlib.sha256(data).hexdigest()[:16]).write_bytes(data)
 PY
-echo "==> fuzzing decode for ${secs}s"
-RUSTC_BOOTSTRAP=1 cargo fuzz run decode corpus/decode -- -max_total_time="$secs" -max_len=8192 2>&1 \
-  | grep -E "^(#[0-9]+ +DONE|Done|==|INFO: seed|SUMMARY|.*panicked|.*ERROR)" || true
-status=${PIPESTATUS[0]}
+echo "==> fuzzing $target for ${secs}s"
+set +e
+RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -max_len=65536 -timeout=10 \
+  > "fuzz-$target.log" 2>&1
+status=$?
+set -e
+grep -E "^(Done|INFO: seed|SUMMARY|.*panicked|.*ERROR)" "fuzz-$target.log" || true
 if [ "$status" -ne 0 ]; then
-  echo "fuzz: decode target FAILED (exit $status); see rust-core/fuzz/artifacts/decode" >&2
+  echo "fuzz: $target FAILED (exit $status); see rust-core/fuzz/artifacts/$target" >&2
   exit 1
 fi
-echo "fuzz: decode target ran ${secs}s without a crash"
+echo "fuzz: $target ran ${secs}s without a crash"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test evoucher has, on a fresh machine: installs what it needs, then runs
 #   rustfmt and clippy checks, the Rust tests (unit, vectors, cross-vectors, property, CLI),
-#   the independent Python cross-check, and a bounded fuzz run.
+#   the scanner on the shared QR samples, the independent Python cross-checks (cbor2,
+#   cryptography, PyJWT), a compile of the optional camera feature, and bounded fuzz runs.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ command -v cargo >/dev/null || { echo "Rust (cargo) is required: see README" >&2
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cc >/dev/null || need_apt+=(build-essential)
+# libclang: bindgen builds the V4L bindings of the optional `camera` feature, compiled below.
+dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -36,6 +39,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+step "camera feature compiles (webcam scanning through nokhwa/V4L)"
+cargo check --quiet -p evoucher --features camera
+
 step "python cross-check (cbor2 + cryptography, not our code)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
@@ -46,8 +52,9 @@ EVOUCHER_BIN="$root/target/debug/evoucher" .venv/bin/python -m pytest -q test-ve
 
 fuzz_secs="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" != "0" ]; then
-  step "fuzz (${fuzz_secs}s)"
-  scripts/fuzz.sh "$fuzz_secs"
+  step "fuzz (${fuzz_secs}s per target)"
+  scripts/fuzz.sh "$fuzz_secs" decode
+  scripts/fuzz.sh "$fuzz_secs" scan_frame
 fi
 
 step "all tests passed"
