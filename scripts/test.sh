@@ -19,6 +19,10 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v cc >/dev/null || need_apt+=(build-essential)
 # libclang: bindgen builds the V4L bindings of the optional `camera` feature, compiled below.
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# The Kotlin SDK builds with Maven on JDK 17 (JVM tests against the host build of the JNI lib).
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+command -v nm >/dev/null || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -41,6 +45,16 @@ cargo test --workspace
 
 step "camera feature compiles (webcam scanning through nokhwa/V4L)"
 cargo check --quiet -p evoucher --features camera
+
+step "Kotlin SDK on the JVM through JNI (-Xcheck:jni; any JNI warning fails)"
+cargo build --quiet -p evoucher-jni
+log=$(mktemp)
+(cd android/sdk && mvn -B -ntp test) 2>&1 | tee "$log" | grep -E "Tests run:|BUILD|ERROR|WARNING in native method|FATAL ERROR" || true
+if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" android/sdk/target/surefire-reports/*.txt 2>/dev/null; then
+  echo "JNI warnings under -Xcheck:jni (see above)" >&2
+  exit 1
+fi
+grep -q "BUILD SUCCESS" "$log" || { echo "Kotlin SDK tests failed" >&2; exit 1; }
 
 step "python cross-check (cbor2 + cryptography, not our code)"
 if [ ! -x .venv/bin/python ]; then

@@ -675,14 +675,16 @@ fn append(conn: &Connection, key: &IssuerKey, n: NewEntry<'_>) -> Result<Entry, 
     Ok(e)
 }
 
-/// The active (not voided) redemptions of a history.
+/// The active (not voided) redemptions of a history (voided ids collected once: linear).
 fn active(history: &[Entry]) -> impl Iterator<Item = &Entry> {
-    history.iter().filter(move |e| {
-        e.kind == EntryKind::Redeem
-            && !history
-                .iter()
-                .any(|v| v.kind == EntryKind::Void && v.voids.as_deref() == Some(e.id.as_str()))
-    })
+    let voided: std::collections::HashSet<&str> = history
+        .iter()
+        .filter(|v| v.kind == EntryKind::Void)
+        .filter_map(|v| v.voids.as_deref())
+        .collect();
+    history
+        .iter()
+        .filter(move |e| e.kind == EntryKind::Redeem && !voided.contains(e.id.as_str()))
 }
 
 fn balance_of(voucher: &Voucher, history: &[Entry]) -> Balance {
