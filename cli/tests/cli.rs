@@ -812,3 +812,115 @@ fn scan_reads_files_as_json_lines_with_reliable_exit_codes() {
         assert_eq!(run(&["scan", "--camera"]).status.code(), Some(2));
     }
 }
+
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("serve");
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(&d)
+        .env_remove("EVOUCHER_MASTER_KEY")
+        .env_remove("EVOUCHER_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    // Secrets were made with mode 0600; the database beside them.
+    for f in ["evoucher-admin.token", "evoucher-master.key"] {
+        assert_eq!(
+            std::fs::metadata(d.join(f)).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{f}"
+        );
+    }
+    assert!(d.join("evoucher-server.db").exists());
+    let token = std::fs::read_to_string(d.join("evoucher-admin.token")).unwrap();
+    assert_eq!(http(&addr, "GET", "/healthz", None, None).0, 200);
+    assert_eq!(http(&addr, "GET", "/readyz", None, None).0, 200);
+    let program =
+        r#"{"id":"p1","name":"P1","issuer":"https://p1.example","currency":"KES","amount":100}"#;
+    assert_eq!(
+        http(&addr, "POST", "/api/v1/programs", None, Some(program)).0,
+        401
+    );
+    assert_eq!(
+        http(
+            &addr,
+            "POST",
+            "/api/v1/programs",
+            Some(&token),
+            Some(program)
+        )
+        .0,
+        201
+    );
+    let (st, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/programs/p1/vouchers",
+        Some(&token),
+        Some(r#"{"beneficiaries":[{"id":"B-1"}]}"#),
+    );
+    assert_eq!(st, 201);
+    let text = serde_json::from_str::<serde_json::Value>(&body).unwrap()["vouchers"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, jwks) = http(&addr, "GET", "/api/v1/trust", None, None);
+    let trust = d.join("trust.json");
+    std::fs::write(&trust, jwks).unwrap();
+    assert_eq!(
+        run(&["verify", "--trust", trust.to_str().unwrap(), &text])
+            .status
+            .code(),
+        Some(0)
+    );
+    // SIGTERM: graceful stop, exit 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

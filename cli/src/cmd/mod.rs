@@ -6,6 +6,7 @@ mod keygen;
 mod ledger;
 mod redeem;
 mod scan;
+mod serve;
 mod trust;
 mod verify;
 
@@ -43,6 +44,8 @@ pub enum Command {
     Trust(trust::Args),
     /// Read every QR code in image files (or a webcam with `--camera`).
     Scan(scan::Args),
+    /// Run the program server (SQLite by default, PostgreSQL by URL).
+    Serve(Box<serve::Args>),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -55,5 +58,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Ledger(a) => ledger::run(a),
         Command::Trust(a) => trust::run(a),
         Command::Scan(a) => scan::run(a),
+        Command::Serve(a) => serve::run(*a),
     }
 }

@@ -1,0 +1,158 @@
+use std::path::{Path, PathBuf};
+
+use evoucher_server::{app, AppState, Config};
+
+use crate::util::{io_err, usage, CliError, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free one; the bound address is printed).
+    #[arg(long, env = "EVOUCHER_LISTEN")]
+    listen: Option<String>,
+    /// `sqlite://FILE` (default `sqlite://evoucher-server.db`) or `postgres://…`.
+    #[arg(long, env = "EVOUCHER_DATABASE")]
+    database: Option<String>,
+    /// Admin bearer token (default: read from, or made into, `evoucher-admin.token`, mode 0600).
+    #[arg(long, env = "EVOUCHER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// File holding the 64-hex-digit master key that seals issuer keys at rest (default:
+    /// `evoucher-master.key`, made with mode 0600 if missing). EVOUCHER_MASTER_KEY overrides.
+    #[arg(long)]
+    master_key_file: Option<PathBuf>,
+    /// TOML file with any of: listen, database, admin_token_file, master_key_file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct FileConfig {
+    listen: Option<String>,
+    database: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    master_key_file: Option<PathBuf>,
+}
+
+/// Read a secret file, or make one with `make` (mode 0600, never overwritten).
+fn secret_file(
+    path: &Path,
+    make: impl FnOnce() -> Result<String, CliError>,
+) -> Result<String, CliError> {
+    if path.exists() {
+        return Ok(std::fs::read_to_string(path)
+            .map_err(io_err(format!("reading {}", path.display())))?
+            .trim()
+            .to_owned());
+    }
+    let value = make()?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts
+        .open(path)
+        .map_err(io_err(format!("creating {}", path.display())))?;
+    f.write_all(value.as_bytes())
+        .map_err(io_err("writing secret"))?;
+    eprintln!("made {} (mode 0600)", path.display());
+    Ok(value)
+}
+
+fn random_hex(n: usize) -> Result<String, CliError> {
+    let mut b = vec![0u8; n];
+    getrandom::getrandom(&mut b).map_err(|_| usage("no randomness from the operating system"))?;
+    Ok(hex::encode(b))
+}
+
+pub fn run(a: Args) -> Result<Outcome, CliError> {
+    let file: FileConfig = match &a.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p).map_err(io_err(format!("reading {}", p.display())))?,
+        )
+        .map_err(|e| usage(format!("{}: {e}", p.display())))?,
+        None => FileConfig::default(),
+    };
+    let listen = a
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let database = a
+        .database
+        .or(file.database)
+        .unwrap_or_else(|| "sqlite://evoucher-server.db".into());
+    let admin_token = match a.admin_token {
+        Some(t) => t,
+        None => secret_file(
+            &file
+                .admin_token_file
+                .unwrap_or_else(|| "evoucher-admin.token".into()),
+            || random_hex(24),
+        )?,
+    };
+    if admin_token.len() < 16 {
+        return Err(usage("the admin token must have at least 16 characters"));
+    }
+    let key_hex = match std::env::var("EVOUCHER_MASTER_KEY") {
+        Ok(k) => k,
+        Err(_) => secret_file(
+            &a.master_key_file
+                .or(file.master_key_file)
+                .unwrap_or_else(|| "evoucher-master.key".into()),
+            || random_hex(32),
+        )?,
+    };
+    let master_key: [u8; 32] = hex::decode(key_hex.trim())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| usage("the master key must be 64 hex digits"))?;
+    let cfg = Config {
+        database,
+        admin_token,
+        master_key,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = tokio::runtime::Runtime::new().map_err(io_err("starting the runtime"))?;
+    rt.block_on(async move {
+        let state = AppState::new(&cfg)
+            .await
+            .map_err(|e| usage(format!("database: {e:?}")))?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(io_err(format!("binding {listen}")))?;
+        let addr = listener.local_addr().map_err(io_err("local address"))?;
+        println!("listening on http://{addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(io_err("serving"))?;
+        eprintln!("stopped");
+        Ok(Outcome::Ok)
+    })
+}
+
+/// Finish requests in flight on SIGTERM or Ctrl-C.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

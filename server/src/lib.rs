@@ -1,0 +1,77 @@
+//! The program server (first slice): programs with their issuer keys (sealed at rest), voucher
+//! issuance, the trust list (JWKS with ETag), cancellation and the revocation feed, health.
+//! Redemption sync, device enrolment, PDFs and claims are the next slices (issue 6).
+//!
+//! Shape (after the axum examples): thin `main` in the CLI (`evoucher serve`), a `router()` per
+//! module, one [`AppState`], one [`ApiError`] that becomes problem+json without internals.
+
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod seal;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use error::ApiError;
+
+/// Server configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// `sqlite://FILE` (default) or `postgres://…`.
+    pub database: String,
+    /// Bearer token for admin endpoints.
+    pub admin_token: String,
+    /// 32-byte key that seals issuer private keys at rest.
+    pub master_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &self.database)
+            .field("admin_token", &"<redacted>")
+            .field("master_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The one state every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: sqlx::AnyPool,
+    pub admin_token: Arc<String>,
+    pub sealer: Arc<seal::Sealer>,
+}
+
+impl AppState {
+    /// Connect, migrate, and build the state.
+    pub async fn new(cfg: &Config) -> Result<Self, ApiError> {
+        let db = db::connect(&cfg.database).await?;
+        Ok(AppState {
+            db,
+            admin_token: Arc::new(cfg.admin_token.clone()),
+            sealer: Arc::new(seal::Sealer::new(cfg.master_key)),
+        })
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::trust::router())
+        .merge(routes::programs::router())
+        .merge(routes::revocations::router())
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(state)
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

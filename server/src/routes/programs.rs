@@ -1,0 +1,322 @@
+//! Programs (the "e-voucher manager"): voucher settings and issuer keys; issuing; cancelling.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::error::ApiJson;
+use evoucher_core::encode::encode;
+use evoucher_core::keys::IssuerKey;
+use evoucher_core::voucher::{VoucherBuilder, VoucherId};
+use serde::Deserialize;
+use sqlx::Row;
+
+use super::require_admin;
+use crate::{now, ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/programs", post(create))
+        .route("/api/v1/programs/{id}/keys/rotate", post(rotate))
+        .route("/api/v1/programs/{id}/vouchers", post(issue))
+        .route("/api/v1/vouchers/{id}/cancel", post(cancel))
+}
+
+#[derive(Deserialize)]
+struct NewProgram {
+    id: String,
+    name: String,
+    issuer: String,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    amount: Option<u64>,
+    #[serde(default = "ninety")]
+    validity_days: u32,
+    #[serde(default)]
+    partial: bool,
+    #[serde(default)]
+    categories: Vec<String>,
+}
+
+fn ninety() -> u32 {
+    90
+}
+
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(m.into())
+}
+
+/// Make a new issuer key for a program, sealed at rest, inside the caller's transaction.
+async fn new_key(
+    tx: &mut sqlx::AnyConnection,
+    s: &AppState,
+    program: &str,
+    t: i64,
+) -> Result<String, ApiError> {
+    let key = IssuerKey::generate().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let jwk = key.private_jwk();
+    let kid = key.kid().to_b64();
+    let d = jwk.d.clone().unwrap_or_default();
+    let sealed = s.sealer.seal(&kid, d.as_bytes())?;
+    sqlx::query("INSERT INTO issuer_keys (kid, program_id, public_x, sealed_private, created_at, retired_at, last_expiry) VALUES ($1, $2, $3, $4, $5, NULL, 0)")
+        .bind(&kid)
+        .bind(program)
+        .bind(jwk.x.unwrap_or_default())
+        .bind(sealed)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+    Ok(kid)
+}
+
+async fn create(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(p): ApiJson<NewProgram>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    require_admin(&headers, &s)?;
+    if p.id.is_empty()
+        || p.id.len() > 64
+        || !p
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(bad("program id: 1 to 64 letters, digits, '-' or '_'"));
+    }
+    if p.name.trim().is_empty() || p.issuer.trim().is_empty() {
+        return Err(bad("name and issuer are required"));
+    }
+    if let Some(c) = &p.currency {
+        if !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(bad("currency: an ISO 4217 code"));
+        }
+    }
+    if p.amount.is_some() != p.currency.is_some() {
+        return Err(bad("amount and currency go together"));
+    }
+    if p.validity_days == 0 || p.validity_days > 3660 {
+        return Err(bad("validity_days: 1 to 3660"));
+    }
+    let t = now();
+    let mut tx = s.db.begin().await?;
+    let exists = sqlx::query("SELECT 1 FROM programs WHERE id = $1")
+        .bind(&p.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_some() {
+        return Err(ApiError::Conflict(format!("program {} exists", p.id)));
+    }
+    let amount = p
+        .amount
+        .map(|a| i64::try_from(a).map_err(|_| bad("amount too large")))
+        .transpose()?;
+    sqlx::query("INSERT INTO programs (id, name, issuer, currency, amount, validity_days, partial, categories, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.issuer)
+        .bind(p.currency.clone())
+        .bind(amount)
+        .bind(i64::from(p.validity_days))
+        .bind(i64::from(p.partial))
+        .bind(serde_json::to_string(&p.categories).unwrap_or_default())
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+    let kid = new_key(&mut tx, &s, &p.id, t).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": p.id, "kid": kid})),
+    ))
+}
+
+/// Retire the current key (it stays in the trust list until its last voucher expires) and
+/// make a new one.
+async fn rotate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&headers, &s)?;
+    let t = now();
+    let mut tx = s.db.begin().await?;
+    if sqlx::query("SELECT 1 FROM programs WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("no such program"));
+    }
+    sqlx::query(
+        "UPDATE issuer_keys SET retired_at = $1 WHERE program_id = $2 AND retired_at IS NULL",
+    )
+    .bind(t)
+    .bind(&id)
+    .execute(&mut *tx)
+    .await?;
+    let kid = new_key(&mut tx, &s, &id, t).await?;
+    tx.commit().await?;
+    Ok(Json(serde_json::json!({"kid": kid})))
+}
+
+#[derive(Deserialize)]
+struct Beneficiary {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    amount: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct IssueRequest {
+    beneficiaries: Vec<Beneficiary>,
+    #[serde(default)]
+    valid_from: Option<i64>,
+}
+
+/// Issue one voucher per beneficiary, all or nothing.
+async fn issue(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<IssueRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    require_admin(&headers, &s)?;
+    if req.beneficiaries.is_empty() || req.beneficiaries.len() > 10_000 {
+        return Err(bad("beneficiaries: 1 to 10,000 per request"));
+    }
+    let mut tx = s.db.begin().await?;
+    let p = sqlx::query("SELECT issuer, currency, amount, validity_days, partial, categories FROM programs WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("no such program"))?;
+    let k = sqlx::query(
+        "SELECT kid, sealed_private FROM issuer_keys WHERE program_id = $1 AND retired_at IS NULL",
+    )
+    .bind(&id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let kid: String = k.try_get("kid")?;
+    let d = s
+        .sealer
+        .open(&kid, &k.try_get::<String, _>("sealed_private")?)?;
+    let jwk = evoucher_core::keys::Jwk {
+        kty: "OKP".into(),
+        crv: Some("Ed25519".into()),
+        d: Some(
+            String::from_utf8(d.to_vec()).map_err(|_| ApiError::Internal("sealed key".into()))?,
+        ),
+        ..Default::default()
+    };
+    let key = IssuerKey::from_jwk(&jwk).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let issuer: String = p.try_get("issuer")?;
+    let currency: Option<String> = p.try_get("currency")?;
+    let default_amount: Option<i64> = p.try_get("amount")?;
+    let days: i64 = p.try_get("validity_days")?;
+    let partial: i64 = p.try_get("partial")?;
+    let categories: Vec<String> =
+        serde_json::from_str(&p.try_get::<String, _>("categories")?).unwrap_or_default();
+    let t = now();
+    let from = req.valid_from.unwrap_or(t);
+    let exp = from + days * 86_400;
+    let mut out = Vec::with_capacity(req.beneficiaries.len());
+    for (i, b) in req.beneficiaries.iter().enumerate() {
+        let mut vb =
+            VoucherBuilder::new(&issuer, &id, &b.id).times(t, (from != t).then_some(from), exp);
+        vb = vb.id(VoucherId::random().map_err(|e| ApiError::Internal(e.to_string()))?);
+        if let Some(n) = &b.name {
+            vb = vb.name(n);
+        }
+        let amount = b.amount.or(default_amount.map(|a| a as u64));
+        match (amount, &currency) {
+            (Some(a), Some(c)) => vb = vb.value(a, c),
+            _ => {
+                return Err(bad(format!(
+                    "beneficiary {}: no amount (the program has no default)",
+                    i + 1
+                )))
+            }
+        }
+        if partial != 0 {
+            vb = vb.partial();
+        }
+        for c in &categories {
+            vb = vb.category(c);
+        }
+        let v = vb
+            .build()
+            .map_err(|e| bad(format!("beneficiary {}: {e}", i + 1)))?;
+        let text = encode(&v, &key)
+            .map_err(|e| bad(format!("beneficiary {}: {e}", i + 1)))?
+            .text;
+        sqlx::query("INSERT INTO vouchers (id, program_id, kid, beneficiary_id, text, exp, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(v.id.to_hex())
+            .bind(&id)
+            .bind(&kid)
+            .bind(&b.id)
+            .bind(&text)
+            .bind(exp)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        out.push(serde_json::json!({"id": v.id.to_hex(), "beneficiary_id": b.id, "text": text}));
+    }
+    sqlx::query("UPDATE issuer_keys SET last_expiry = $1 WHERE kid = $2 AND last_expiry < $1")
+        .bind(exp)
+        .bind(&kid)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"vouchers": out})),
+    ))
+}
+
+/// Cancel a voucher: it joins the revocation feed (idempotent).
+async fn cancel(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&headers, &s)?;
+    let mut tx = s.db.begin().await?;
+    if sqlx::query("SELECT 1 FROM vouchers WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("no such voucher"));
+    }
+    if let Some(r) = sqlx::query("SELECT seq, revoked_at FROM revocations WHERE voucher_id = $1")
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        return Ok(Json(
+            serde_json::json!({"voucher_id": id, "seq": r.try_get::<i64, _>("seq")?, "revoked_at": r.try_get::<i64, _>("revoked_at")?}),
+        ));
+    }
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM revocations")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("next")?;
+    let t = now();
+    sqlx::query("INSERT INTO revocations (seq, voucher_id, revoked_at) VALUES ($1, $2, $3)")
+        .bind(seq)
+        .bind(&id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(
+        serde_json::json!({"voucher_id": id, "seq": seq, "revoked_at": t}),
+    ))
+}
