@@ -15,8 +15,9 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-vectors/vouchers")
 }
 
-fn files() -> Vec<(String, Value)> {
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir())
+/// Every JSON file of a `test-vectors/` folder, by stem, sorted.
+fn json_files(sub: &str) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir().join("..").join(sub))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -27,6 +28,10 @@ fn files() -> Vec<(String, Value)> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+fn files() -> Vec<(String, Value)> {
+    json_files("vouchers")
 }
 
 #[test]
@@ -136,18 +141,7 @@ fn compressed_hex_decompresses_to_cose_hex() {
 }
 
 fn jwt_files() -> Vec<(String, Value)> {
-    let d = dir().join("../jwt");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&d)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-            (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    json_files("jwt")
 }
 
 #[test]

@@ -92,6 +92,24 @@ fn line(e: &Entry) -> String {
     )
 }
 
+/// Every entry in order, a page at a time.
+fn each_entry(
+    l: &Ledger,
+    mut f: impl FnMut(&Entry) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut after = 0;
+    loop {
+        let page = l.entries(after, 1000).map_err(db)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        for e in &page {
+            f(e)?;
+        }
+    }
+}
+
 fn brief(e: &Entry) -> serde_json::Value {
     let mut j = serde_json::to_value(e).unwrap_or_default();
     if let Some(o) = j.as_object_mut() {
@@ -104,19 +122,14 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     match a.cmd {
         Cmd::List { c } => {
             let l = open(&c.ledger)?;
-            let mut after = 0;
-            loop {
-                let page = l.entries(after, 1000).map_err(db)?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for e in &page {
-                    if c.json {
-                        util::print_json(&brief(e));
-                    } else {
-                        println!("{}", line(e));
-                    }
+            each_entry(&l, |e| {
+                if c.json {
+                    util::print_json(&brief(e));
+                } else {
+                    println!("{}", line(e));
                 }
-            }
+                Ok(())
+            })?;
             Ok(Outcome::Ok)
         }
         Cmd::Show { c, id } => {
@@ -184,35 +197,29 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 "voucher_text",
             ])
             .map_err(err)?;
-            let mut after = 0;
-            loop {
-                let page = l.entries(after, 1000).map_err(db)?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for e in &page {
-                    w.write_record([
-                        e.seq.to_string(),
-                        e.id.clone(),
-                        e.kind.as_str().into(),
-                        e.voucher_id.to_hex(),
-                        hex::encode(&e.issuer_kid),
-                        e.provider.clone(),
-                        e.device.clone(),
-                        e.amount.map(|a| a.to_string()).unwrap_or_default(),
-                        e.currency.clone().unwrap_or_default(),
-                        e.items
-                            .iter()
-                            .map(|i| format!("{}:{}", i.code, i.quantity))
-                            .collect::<Vec<_>>()
-                            .join(";"),
-                        e.voids.clone().unwrap_or_default(),
-                        util::fmt_time(e.at),
-                        hex::encode(&e.hash),
-                        e.voucher_text.clone(),
-                    ])
-                    .map_err(err)?;
-                }
-            }
+            each_entry(&l, |e| {
+                w.write_record([
+                    e.seq.to_string(),
+                    e.id.clone(),
+                    e.kind.as_str().into(),
+                    e.voucher_id.to_hex(),
+                    hex::encode(&e.issuer_kid),
+                    e.provider.clone(),
+                    e.device.clone(),
+                    e.amount.map(|a| a.to_string()).unwrap_or_default(),
+                    e.currency.clone().unwrap_or_default(),
+                    e.items
+                        .iter()
+                        .map(|i| format!("{}:{}", i.code, i.quantity))
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                    e.voids.clone().unwrap_or_default(),
+                    util::fmt_time(e.at),
+                    hex::encode(&e.hash),
+                    e.voucher_text.clone(),
+                ])
+                .map_err(err)
+            })?;
             w.flush().map_err(|e| usage(format!("writing CSV: {e}")))?;
             Ok(Outcome::Ok)
         }

@@ -13,7 +13,7 @@ use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
-use super::vectors::rfc3339;
+use super::vectors::{expected_flags, rfc3339};
 
 pub const RSA_KID: &str = "d95f3fbc-4906-428f-8dce-83ae8b136d72";
 pub const EC_KID: &str = "3b1c1f5e-7d0a-4c55-9a56-2f1f0c6e9b10";
@@ -148,16 +148,7 @@ impl Case {
             .text
             .clone()
             .unwrap_or_else(|| format!("{input}.{}", b(&sig)));
-        let mut stages = serde_json::Map::new();
-        for s in Stage::JWT {
-            let flag = match self.fails_at {
-                None => Some(true),
-                Some(f) if s < f => Some(true),
-                Some(f) if s == f => Some(false),
-                Some(_) => None,
-            };
-            stages.insert(s.as_str().into(), json!(flag));
-        }
+        let stages = expected_flags(&Stage::JWT, self.fails_at);
         let voucher = self.fails_at.is_none().then(|| {
             json!({"id": evoucher_core::jwt::derive_id("https://uat-g2p.example.gov/api/v1/payments", "12", "2-37ec-47d3-a937-5d55").to_hex(),
                    "amount": 500000, "currency": "PHP", "aud": "34", "beneficiary": "12", "name": "Acuña, Juan"})

@@ -192,16 +192,7 @@ impl Case {
     }
 
     fn to_json(&self) -> Json {
-        let mut stages = serde_json::Map::new();
-        for s in Stage::ALL {
-            let flag = match self.fails_at {
-                None => Some(true),
-                Some(f) if s < f => Some(true),
-                Some(f) if s == f => Some(false),
-                Some(_) => None,
-            };
-            stages.insert(s.as_str().into(), json!(flag));
-        }
+        let stages = expected_flags(&Stage::ALL, self.fails_at);
         let png = if self.text.len() <= 2000 {
             qr::png(&self.text, 4)
                 .ok()
@@ -235,6 +226,24 @@ impl Case {
             },
         })
     }
+}
+
+/// The expected flag of each stage for a case that fails at `fails_at` (None: valid): passed
+/// before it, failed at it, not reached after it. Written out here, not taken from the
+/// verifier under test.
+pub fn expected_flags(stages: &[Stage], fails_at: Option<Stage>) -> serde_json::Map<String, Json> {
+    stages
+        .iter()
+        .map(|&s| {
+            let flag = match fails_at {
+                None => Some(true),
+                Some(f) if s < f => Some(true),
+                Some(f) if s == f => Some(false),
+                Some(_) => None,
+            };
+            (s.as_str().to_owned(), json!(flag))
+        })
+        .collect()
 }
 
 pub fn rfc3339(t: i64) -> String {
