@@ -64,6 +64,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::trust::router())
         .merge(routes::programs::router())
         .merge(routes::revocations::router())
+        .merge(routes::devices::router())
+        .merge(routes::sync::router())
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
 }

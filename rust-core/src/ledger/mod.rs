@@ -48,14 +48,15 @@ pub struct Redeemer<'a> {
     pub device: &'a str,
 }
 
-/// A ledger entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A ledger entry as stored (and as synced: the JSON form carries every field the hash and the
+/// signature cover, so a server can check both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub seq: i64,
     pub id: String,
     pub kind: EntryKind,
     pub voucher_id: VoucherId,
-    #[serde(serialize_with = "hex_ser")]
+    #[serde(serialize_with = "hex_ser", deserialize_with = "hex_de")]
     pub issuer_kid: Vec<u8>,
     pub provider: String,
     pub device: String,
@@ -65,11 +66,11 @@ pub struct Entry {
     pub voids: Option<String>,
     pub at: i64,
     pub voucher_text: String,
-    #[serde(serialize_with = "hex_ser")]
+    #[serde(serialize_with = "hex_ser", deserialize_with = "hex_de")]
     pub prev_hash: Vec<u8>,
-    #[serde(serialize_with = "hex_ser")]
+    #[serde(serialize_with = "hex_ser", deserialize_with = "hex_de")]
     pub hash: Vec<u8>,
-    #[serde(serialize_with = "hex_ser")]
+    #[serde(serialize_with = "hex_ser", deserialize_with = "hex_de")]
     pub signature: Vec<u8>,
 }
 
@@ -77,8 +78,27 @@ fn hex_ser<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(b))
 }
 
+fn hex_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    hex::decode(s).map_err(serde::de::Error::custom)
+}
+
+impl Entry {
+    /// The hash this entry's fields give (compare with `hash`).
+    pub fn computed_hash(&self) -> [u8; 32] {
+        hash_of(self)
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `hash` by `device_public` (the
+    /// 32-byte key), as the server checks on sync.
+    pub fn signed_by(&self, device_public: &[u8; 32]) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(device_public)
+            .is_ok_and(|k| ed25519_verify_strict(&k, &self.hash, &self.signature))
+    }
+}
+
 /// What remains on a voucher.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Balance {
     /// Remaining cash value (minor units), when the voucher has one.
     pub amount: Option<u64>,

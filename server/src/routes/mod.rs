@@ -1,8 +1,10 @@
 //! One module per concern, each with its `router()`.
 
+pub mod devices;
 pub mod health;
 pub mod programs;
 pub mod revocations;
+pub mod sync;
 pub mod trust;
 
 use axum::http::HeaderMap;

@@ -1,0 +1,330 @@
+//! Devices enrol and sync real ledgers (evoucher-core `Ledger` on SQLite files) to the server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use evoucher_core::ledger::{Ledger, RedeemRequest, Redeemer};
+use evoucher_core::{verify, TrustStore};
+use evoucher_server::{app, AppState, Config};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("evoucher-sync-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn call(
+    s: &AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(j) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(j.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    };
+    let resp = app(s.clone()).oneshot(req).await.unwrap();
+    let st = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+struct World {
+    s: AppState,
+    dir: std::path::PathBuf,
+    trust: TrustStore,
+    vouchers: Vec<String>,
+}
+
+/// A program with a single-use and a partial voucher program, provider SP-1 and SP-2.
+async fn world(name: &str) -> World {
+    let dir = tmp(name);
+    let cfg = Config {
+        database: format!("sqlite://{}", dir.join("server.db").display()),
+        admin_token: ADMIN.into(),
+        master_key: [5; 32],
+    };
+    let s = AppState::new(&cfg).await.unwrap();
+    call(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": "food", "name": "Food", "issuer": "https://food.example", "currency": "KES", "amount": 1000}))).await;
+    call(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": "cash", "name": "Cash", "issuer": "https://food.example", "currency": "KES", "amount": 1000, "partial": true}))).await;
+    let (_, a) = call(
+        &s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({"beneficiaries": [{"id": "B-1"}, {"id": "B-2"}, {"id": "B-3"}]})),
+    )
+    .await;
+    let (_, b) = call(
+        &s,
+        "POST",
+        "/api/v1/programs/cash/vouchers",
+        Some(ADMIN),
+        Some(json!({"beneficiaries": [{"id": "B-4"}]})),
+    )
+    .await;
+    let mut vouchers: Vec<String> = a["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["text"].as_str().unwrap().to_owned())
+        .collect();
+    vouchers.push(b["vouchers"][0]["text"].as_str().unwrap().to_owned());
+    for p in ["SP-1", "SP-2"] {
+        assert_eq!(
+            call(
+                &s,
+                "POST",
+                "/api/v1/providers",
+                Some(ADMIN),
+                Some(json!({"id": p, "name": p}))
+            )
+            .await
+            .0,
+            StatusCode::CREATED
+        );
+    }
+    let (_, jwks) = call(&s, "GET", "/api/v1/trust", None, None).await;
+    let trust = TrustStore::from_jwks_json(&jwks.to_string()).unwrap();
+    World {
+        s,
+        dir,
+        trust,
+        vouchers,
+    }
+}
+
+/// Open a phone ledger and enrol it for `provider`; returns (ledger, token).
+async fn phone(w: &World, name: &str, provider: &str) -> (Ledger, String) {
+    let l = Ledger::open(&w.dir.join(format!("{name}.db"))).unwrap();
+    let (st, c) = call(
+        &w.s,
+        "POST",
+        &format!("/api/v1/providers/{provider}/enrolment-codes"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, e) = call(
+        &w.s,
+        "POST",
+        "/api/v1/devices/enrol",
+        None,
+        Some(json!({"code": c["code"], "public_key": l.device_public()})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    // The code is one-time.
+    let (st, _) = call(
+        &w.s,
+        "POST",
+        "/api/v1/devices/enrol",
+        None,
+        Some(
+            json!({"code": c["code"], "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    (l, e["token"].as_str().unwrap().to_owned())
+}
+
+fn redeem(w: &World, l: &Ledger, provider: &str, text: &str, req: RedeemRequest) {
+    let now = evoucher_server::now();
+    let v = verify(text, &w.trust, now).unwrap();
+    l.redeem(
+        &v,
+        &Redeemer {
+            provider,
+            category: None,
+            device: "phone",
+        },
+        &req,
+        now,
+    )
+    .unwrap();
+}
+
+async fn push(w: &World, l: &Ledger, token: &str) -> Value {
+    let out = l.outbox(1000).unwrap();
+    let (st, r) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(token),
+        Some(json!({"entries": out})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    r
+}
+
+fn statuses(r: &Value) -> Vec<String> {
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn offline_redemptions_sync_once_and_conflicts_are_flagged() {
+    let w = world("conflict").await;
+    let (a, ta) = phone(&w, "a", "SP-1").await;
+    let (b, tb) = phone(&w, "b", "SP-1").await;
+    // Both phones offline: A redeems vouchers 0 and 1, B redeems voucher 1 too (and 2).
+    redeem(&w, &a, "SP-1", &w.vouchers[0], RedeemRequest::Whole);
+    redeem(&w, &a, "SP-1", &w.vouchers[1], RedeemRequest::Whole);
+    redeem(&w, &b, "SP-1", &w.vouchers[1], RedeemRequest::Whole);
+    redeem(&w, &b, "SP-1", &w.vouchers[2], RedeemRequest::Whole);
+    let ra = push(&w, &a, &ta).await;
+    assert_eq!(statuses(&ra), ["accepted", "accepted"]);
+    let rb = push(&w, &b, &tb).await;
+    assert_eq!(
+        statuses(&rb),
+        ["conflict", "accepted"],
+        "the later arrival is flagged"
+    );
+    assert_eq!(rb["results"][0]["conflict_with"], ra["results"][1]["id"]);
+    // Pushing again changes nothing (idempotent by entry id).
+    let again = push(&w, &a, &ta).await;
+    assert_eq!(statuses(&again), ["accepted", "accepted"]);
+    let (_, st) = call(&w.s, "GET", "/api/v1/sync/status", Some(&tb), None).await;
+    assert_eq!(st["redemptions"].as_array().unwrap().len(), 2);
+    assert_eq!(st["redemptions"][0]["status"], "conflict");
+}
+
+#[tokio::test]
+async fn partial_vouchers_over_redeemed_across_devices_are_conflicts() {
+    let w = world("partial").await;
+    let (a, ta) = phone(&w, "a", "SP-1").await;
+    let (b, tb) = phone(&w, "b", "SP-1").await;
+    redeem(&w, &a, "SP-1", &w.vouchers[3], RedeemRequest::Amount(700));
+    redeem(&w, &b, "SP-1", &w.vouchers[3], RedeemRequest::Amount(200));
+    redeem(&w, &b, "SP-1", &w.vouchers[3], RedeemRequest::Amount(200));
+    assert_eq!(statuses(&push(&w, &a, &ta).await), ["accepted"]);
+    assert_eq!(
+        statuses(&push(&w, &b, &tb).await),
+        ["accepted", "conflict"],
+        "700 + 200 fit; + 200 more does not"
+    );
+}
+
+#[tokio::test]
+async fn tampered_or_foreign_entries_are_refused_and_nothing_is_stored() {
+    let w = world("tamper").await;
+    let (a, ta) = phone(&w, "a", "SP-1").await;
+    let (_b, tb) = phone(&w, "b", "SP-2").await;
+    redeem(&w, &a, "SP-1", &w.vouchers[0], RedeemRequest::Whole);
+    redeem(&w, &a, "SP-1", &w.vouchers[1], RedeemRequest::Whole);
+    let out = a.outbox(10).unwrap();
+    // Wrong or missing token.
+    assert_eq!(
+        call(
+            &w.s,
+            "POST",
+            "/api/v1/sync/redemptions",
+            Some("nope"),
+            Some(json!({"entries": out}))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(
+            &w.s,
+            "POST",
+            "/api/v1/sync/redemptions",
+            None,
+            Some(json!({"entries": out}))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Another provider's device pushing A's entries: its chain and key do not match.
+    let (_, r) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(&tb),
+        Some(json!({"entries": out})),
+    )
+    .await;
+    assert_eq!(statuses(&r), ["rejected"]);
+    // An amount edited after signing.
+    let mut forged = out.clone();
+    forged[0].amount = Some(1);
+    let (_, r) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(&ta),
+        Some(json!({"entries": forged})),
+    )
+    .await;
+    assert_eq!(statuses(&r), ["rejected"]);
+    // A gap: the second entry alone.
+    let (_, r) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(&ta),
+        Some(json!({"entries": [out[1].clone()]})),
+    )
+    .await;
+    assert_eq!(statuses(&r), ["rejected"]);
+    // Malformed body.
+    let (st, _) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(&ta),
+        Some(json!({"entries": "x"})),
+    )
+    .await;
+    assert!(st.is_client_error());
+    // Nothing stored so far; then the honest push goes through.
+    let (_, s) = call(&w.s, "GET", "/api/v1/sync/status", Some(&ta), None).await;
+    assert_eq!(s["redemptions"].as_array().unwrap().len(), 0);
+    assert_eq!(statuses(&push(&w, &a, &ta).await), ["accepted", "accepted"]);
+}
+
+#[tokio::test]
+async fn a_cancelled_voucher_redeemed_offline_afterwards_is_invalid() {
+    let w = world("cancel").await;
+    let (a, ta) = phone(&w, "a", "SP-1").await;
+    let id = verify(&w.vouchers[0], &w.trust, evoucher_server::now())
+        .unwrap()
+        .voucher
+        .id
+        .to_hex();
+    call(
+        &w.s,
+        "POST",
+        &format!("/api/v1/vouchers/{id}/cancel"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    redeem(&w, &a, "SP-1", &w.vouchers[0], RedeemRequest::Whole);
+    let r = push(&w, &a, &ta).await;
+    assert_eq!(statuses(&r), ["invalid"]);
+}
