@@ -77,4 +77,42 @@ printf 'beneficiary_id,name,amount\nBEN-0002,Baraka O.,\nBEN-0003,,120000\nBEN-0
 ls batch
 
 echo
+echo "==> 11. the whole loop with the program server (SQLite, in the background)"
+mkdir -p server && cd server
+"$ev" serve --listen 127.0.0.1:0 > serve.out 2> serve.log &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "listening on" serve.out 2>/dev/null && break; sleep 0.2; done
+base=$(sed -n 's/^listening on //p' serve.out)
+echo "server at $base (admin token in server/evoucher-admin.token, issuer keys sealed at rest)"
+admin() {  # admin METHOD PATH JSON
+  python3 - "$base" "$(cat evoucher-admin.token)" "$1" "$2" "$3" <<'PY'
+import json, sys, urllib.request
+base, token, method, path, body = sys.argv[1:6]
+req = urllib.request.Request(base + path, method=method, data=body.encode(),
+    headers={"authorization": "Bearer " + token, "content-type": "application/json"})
+print(urllib.request.urlopen(req).read().decode())
+PY
+}
+admin POST /api/v1/programs '{"id":"food-2026","name":"Food 2026","issuer":"https://food.example.org","currency":"KES","amount":250000,"validity_days":60}' > /dev/null
+admin POST /api/v1/programs/food-2026/vouchers '{"beneficiaries":[{"id":"BEN-1001","name":"Esther N."},{"id":"BEN-1002"},{"id":"BEN-1003"}]}' > issued.json
+python3 -c "import json; [print(v['text']) for v in json.load(open('issued.json'))['vouchers']]" > issued.txt
+echo "issued $(wc -l < issued.txt) vouchers on the server"
+admin POST /api/v1/providers '{"id":"SP-0042","name":"Mama Mboga Grocers","category":"grocery"}' > /dev/null
+code=$(admin POST /api/v1/providers/SP-0042/enrolment-codes '{}' | python3 -c "import json,sys; print(json.load(sys.stdin)['code'])")
+"$ev" enrol --server "$base" --code "$code" --ledger phone.db
+"$ev" sync --ledger phone.db --server "$base"
+echo "-- offline: the beneficiary shows a voucher's QR code; the phone scans it and redeems --"
+"$ev" qr --png esther.png "$(sed -n 1p issued.txt)"
+first=$("$ev" scan --json esther.png | python3 -c "import json,sys; print(json.load(sys.stdin)['codes'][0]['text'])")
+"$ev" redeem --ledger phone.db --trust phone.db.trust.json --provider SP-0042 "$first"
+"$ev" redeem --ledger phone.db --trust phone.db.trust.json --provider SP-0042 "$(sed -n 2p issued.txt)"
+echo "-- back online --"
+"$ev" sync --ledger phone.db --server "$base"
+"$ev" ledger verify --ledger phone.db
+kill $server_pid; wait $server_pid 2>/dev/null || true
+trap - EXIT
+cd ..
+
+echo
 echo "demo complete: files in $out"

@@ -915,6 +915,142 @@ fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
             .code(),
         Some(0)
     );
+    // A shop's phone: enrol, sync, redeem offline, sync again.
+    assert_eq!(
+        http(
+            &addr,
+            "POST",
+            "/api/v1/providers",
+            Some(&token),
+            Some(r#"{"id":"SP-1","name":"Shop"}"#)
+        )
+        .0,
+        201
+    );
+    let (_, code) = http(
+        &addr,
+        "POST",
+        "/api/v1/providers/SP-1/enrolment-codes",
+        Some(&token),
+        Some("{}"),
+    );
+    let code = serde_json::from_str::<serde_json::Value>(&code).unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ledger = d.join("phone.db");
+    let ledger_s = ledger.to_str().unwrap();
+    let base = format!("http://{addr}");
+    let o = run(&[
+        "enrol", "--json", "--server", &base, "--code", &code, "--ledger", ledger_s,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(format!("{ledger_s}.token"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let o = run(&["sync", "--json", "--ledger", ledger_s, "--server", &base]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let phone_trust = format!("{ledger_s}.trust.json");
+    assert_eq!(
+        run(&[
+            "redeem",
+            "--ledger",
+            ledger_s,
+            "--trust",
+            &phone_trust,
+            "--provider",
+            "SP-1",
+            &text
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    let o = run(&["sync", "--json", "--ledger", ledger_s, "--server", &base]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            j["pushed"].as_u64(),
+            j["accepted"].as_u64(),
+            j["remaining"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{j}"
+    );
+    // Redeemed once: refused the second time; a wrong token cannot push.
+    assert_eq!(
+        run(&[
+            "redeem",
+            "--ledger",
+            ledger_s,
+            "--trust",
+            &phone_trust,
+            "--provider",
+            "SP-1",
+            &text
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+    let phone2 = d.join("phone2.db");
+    let p2 = phone2.to_str().unwrap();
+    assert_eq!(
+        run(&[
+            "redeem",
+            "--ledger",
+            p2,
+            "--trust",
+            &phone_trust,
+            "--provider",
+            "SP-1",
+            &text
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["sync", "--ledger", p2, "--server", &base, "--token", "wrong"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["ledger", "verify", "--json", "--ledger", p2])
+            .status
+            .code(),
+        Some(0)
+    );
+    // `qr` renders a voucher that `scan` reads back.
+    let png = d.join("v.png");
+    assert_eq!(
+        run(&["qr", "--png", png.to_str().unwrap(), &text])
+            .status
+            .code(),
+        Some(0)
+    );
+    let o = run(&["scan", "--json", png.to_str().unwrap()]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["codes"][0]["text"],
+        text.as_str()
+    );
+
     // SIGTERM: graceful stop, exit 0.
     let pid = child.id().to_string();
     assert!(Command::new("kill")

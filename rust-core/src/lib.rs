@@ -33,6 +33,7 @@ pub mod keys;
 pub mod ledger;
 pub mod qr;
 pub mod scan;
+pub mod sync;
 pub mod text;
 pub mod trust;
 pub mod verify;
@@ -46,3 +47,11 @@ pub use voucher::{Voucher, VoucherBuilder, VoucherId};
 
 /// Texts longer than this (in bytes) are refused before any decoding.
 pub const MAX_TEXT_LEN: usize = 4096;
+
+/// Seconds since the epoch, from the system clock.
+pub fn ledger_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -4,9 +4,11 @@ mod inspect;
 mod issue;
 mod keygen;
 mod ledger;
+mod qr;
 mod redeem;
 mod scan;
 mod serve;
+mod sync;
 mod trust;
 mod verify;
 
@@ -42,10 +44,16 @@ pub enum Command {
     Ledger(ledger::Args),
     /// Fetch a program's JWKS for offline use, or show a trust store.
     Trust(trust::Args),
+    /// Render a voucher text as a QR code (PNG, SVG, or in the terminal).
+    Qr(qr::Args),
     /// Read every QR code in image files (or a webcam with `--camera`).
     Scan(scan::Args),
     /// Run the program server (SQLite by default, PostgreSQL by URL).
     Serve(Box<serve::Args>),
+    /// Enrol this device with the program server (one-time code).
+    Enrol(sync::EnrolArgs),
+    /// Pull the trust list and revocations, push the ledger's outbox.
+    Sync(sync::SyncArgs),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -58,6 +66,9 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Ledger(a) => ledger::run(a),
         Command::Trust(a) => trust::run(a),
         Command::Scan(a) => scan::run(a),
+        Command::Qr(a) => qr::run(a),
         Command::Serve(a) => serve::run(*a),
+        Command::Enrol(a) => sync::enrol(a),
+        Command::Sync(a) => sync::sync(a),
     }
 }

@@ -1,0 +1,171 @@
+//! The sync client of evoucher-core against the real server on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use evoucher_core::ledger::{Ledger, RedeemError, RedeemRequest, Redeemer, Refusal};
+use evoucher_core::sync::SyncClient;
+use evoucher_core::{verify, TrustStore};
+use evoucher_server::{app, AppState, Config};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+/// Serve the app on 127.0.0.1:0 on its own runtime thread; returns the base URL.
+fn serve(name: &str) -> (String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("evoucher-client-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("server.db").display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let state = AppState::new(&Config {
+                database: db,
+                admin_token: ADMIN.into(),
+                master_key: [3; 32],
+            })
+            .await
+            .unwrap();
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", l.local_addr().unwrap()))
+                .unwrap();
+            axum::serve(l, app(state)).await.unwrap();
+        });
+    });
+    (rx.recv().unwrap(), dir)
+}
+
+fn admin(base: &str, path: &str, body: Value) -> Value {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().unwrap_or(Value::Null)
+}
+
+#[test]
+fn enrol_redeem_offline_sync_and_revocations_reach_the_phone() {
+    let (base, dir) = serve("loop");
+    admin(
+        &base,
+        "/api/v1/programs",
+        json!({"id": "food", "name": "Food", "issuer": "https://food.example", "currency": "KES", "amount": 1000}),
+    );
+    let issued = admin(
+        &base,
+        "/api/v1/programs/food/vouchers",
+        json!({"beneficiaries": [{"id": "B-1"}, {"id": "B-2"}, {"id": "B-3"}]}),
+    );
+    let texts: Vec<String> = issued["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["text"].as_str().unwrap().to_owned())
+        .collect();
+    admin(
+        &base,
+        "/api/v1/providers",
+        json!({"id": "SP-1", "name": "Shop"}),
+    );
+    let code = admin(&base, "/api/v1/providers/SP-1/enrolment-codes", json!({}))["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The phone: ledger, enrolment, first sync (gets the trust list).
+    let ledger = Ledger::open(&dir.join("phone.db")).unwrap();
+    let e = SyncClient::new(&base, None)
+        .unwrap()
+        .enrol(&code, &ledger.device_public())
+        .unwrap();
+    assert_eq!(e.provider_id, "SP-1");
+    let client = SyncClient::new(&base, Some(e.token.clone())).unwrap();
+    let trust_path = dir.join("trust.json");
+    let r = client.sync(&ledger, &trust_path).unwrap();
+    assert!(r.trust_updated && r.trust_keys == 1 && r.pushed == 0);
+
+    // Offline: redeem two vouchers.
+    let trust = TrustStore::read(&trust_path).unwrap();
+    let now = evoucher_server::now();
+    let who = Redeemer {
+        provider: "SP-1",
+        category: None,
+        device: "phone",
+    };
+    for t in &texts[..2] {
+        ledger
+            .redeem(
+                &verify(t, &trust, now).unwrap(),
+                &who,
+                &RedeemRequest::Whole,
+                now,
+            )
+            .unwrap();
+    }
+    // Meanwhile the program cancels the third.
+    let third = verify(&texts[2], &trust, now).unwrap();
+    admin(
+        &base,
+        &format!("/api/v1/vouchers/{}/cancel", third.voucher.id),
+        json!({}),
+    );
+
+    // Back online.
+    let r = client.sync(&ledger, &trust_path).unwrap();
+    assert_eq!(
+        (r.pushed, r.accepted, r.remaining, r.revocations_added),
+        (2, 2, 0, 1)
+    );
+    assert!(!r.trust_updated, "ETag: trust list unchanged");
+    assert!(r.rejected.is_none());
+    // The cancelled voucher is now refused on the phone.
+    match ledger.redeem(&third, &who, &RedeemRequest::Whole, now) {
+        Err(RedeemError::Refused(Refusal::Revoked { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    // Syncing again is a no-op.
+    let r = client.sync(&ledger, &trust_path).unwrap();
+    assert_eq!((r.pushed, r.revocations_added), (0, 0));
+
+    // A wrong token is refused with a clear error, and nothing is marked synced.
+    let phone2 = Ledger::open(&dir.join("phone2.db")).unwrap();
+    phone2
+        .redeem(
+            &verify(&texts[0], &trust, now).unwrap(),
+            &who,
+            &RedeemRequest::Whole,
+            now,
+        )
+        .unwrap();
+    let bad = SyncClient::new(&base, Some("wrong".into())).unwrap();
+    let err = bad.sync(&phone2, &dir.join("t2.json")).unwrap_err();
+    assert!(
+        matches!(err, evoucher_core::sync::SyncError::Status(401, _)),
+        "{err}"
+    );
+    assert_eq!(phone2.outbox(10).unwrap().len(), 1);
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error_after_retries() {
+    let dir = std::env::temp_dir().join(format!("evoucher-client-{}-down", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ledger = Ledger::open(&dir.join("phone.db")).unwrap();
+    // A port nobody listens on (bound then dropped).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = SyncClient::new(&format!("http://127.0.0.1:{port}"), Some("t".into())).unwrap();
+    let err = c.sync(&ledger, &dir.join("trust.json")).unwrap_err();
+    assert!(
+        matches!(err, evoucher_core::sync::SyncError::Http(_)),
+        "{err}"
+    );
+    assert!(!dir.join("trust.json").exists());
+}
