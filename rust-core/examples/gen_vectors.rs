@@ -7,43 +7,39 @@ mod jwt_vectors;
 #[path = "../tests/support/vectors.rs"]
 mod vectors;
 
+/// Replace the `*.json` files of `dir` with `cases`, and write the set's keys to `keys_file`.
+fn write_set(
+    dir: &std::path::Path,
+    cases: &[(String, serde_json::Value)],
+    keys_file: &std::path::Path,
+    keys: &serde_json::Value,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "json") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    for (name, v) in cases {
+        std::fs::write(dir.join(format!("{name}.json")), vectors::to_file_text(v)).unwrap();
+    }
+    std::fs::write(keys_file, vectors::to_file_text(keys)).unwrap();
+    println!("wrote {} vectors to {}", cases.len(), dir.display());
+}
+
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-vectors");
-    let dir = root.join("vouchers");
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().is_some_and(|e| e == "json") {
-            std::fs::remove_file(p).unwrap();
-        }
-    }
-    let cases = vectors::generate();
-    for (name, v) in &cases {
-        std::fs::write(dir.join(format!("{name}.json")), vectors::to_file_text(v)).unwrap();
-    }
-    std::fs::write(
-        root.join("keys.json"),
-        vectors::to_file_text(&vectors::keys_json()),
-    )
-    .unwrap();
-    println!("wrote {} vectors to {}", cases.len(), dir.display());
-
-    let dir = root.join("jwt");
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().is_some_and(|e| e == "json") {
-            std::fs::remove_file(p).unwrap();
-        }
-    }
-    let cases = jwt_vectors::generate();
-    for (name, v) in &cases {
-        std::fs::write(dir.join(format!("{name}.json")), vectors::to_file_text(v)).unwrap();
-    }
-    std::fs::write(
-        root.join("jwt-keys.json"),
-        vectors::to_file_text(&jwt_vectors::keys_json()),
-    )
-    .unwrap();
-    println!("wrote {} JWT vectors to {}", cases.len(), dir.display());
+    write_set(
+        &root.join("vouchers"),
+        &vectors::generate(),
+        &root.join("keys.json"),
+        &vectors::keys_json(),
+    );
+    write_set(
+        &root.join("jwt"),
+        &jwt_vectors::generate(),
+        &root.join("jwt-keys.json"),
+        &jwt_vectors::keys_json(),
+    );
 }

@@ -1,11 +1,12 @@
 //! The server through `app().oneshot(...)` on a real SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use evoucher_core::{verify, TrustStore};
 use evoucher_server::{app, AppState, Config};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 const ADMIN: &str = "test-admin-token-0123456789";
@@ -30,24 +31,7 @@ async fn call(
     admin: bool,
     body: Option<serde_json::Value>,
 ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
-    let mut b = Request::builder().method(method).uri(uri);
-    if admin {
-        b = b.header(header::AUTHORIZATION, format!("Bearer {ADMIN}"));
-    }
-    let req = match body {
-        Some(j) => b
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(j.to_string()))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    };
-    let resp = app(s.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, headers, json)
+    common::request(s, method, uri, admin.then_some(ADMIN), body).await
 }
 
 fn program() -> serde_json::Value {

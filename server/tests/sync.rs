@@ -1,14 +1,13 @@
 //! Devices enrol and sync real ledgers (evoucher-core `Ledger` on SQLite files) to the server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+mod common;
+
+use axum::http::StatusCode;
 use evoucher_core::ledger::{Ledger, RedeemRequest, Redeemer};
 use evoucher_core::{verify, TrustStore};
-use evoucher_server::{app, AppState, Config};
-use http_body_util::BodyExt;
+use evoucher_server::{AppState, Config};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -26,21 +25,8 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let req = match body {
-        Some(j) => b
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(j.to_string()))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    };
-    let resp = app(s.clone()).oneshot(req).await.unwrap();
-    let st = resp.status();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let (st, _, j) = common::request(s, method, uri, token, body).await;
+    (st, j)
 }
 
 struct World {
