@@ -2,7 +2,7 @@
 # Every test evoucher has, on a fresh machine: installs what it needs, then runs
 #   rustfmt and clippy checks, the Rust tests (unit, vectors, cross-vectors, property, CLI),
 #   the scanner on the shared QR samples, the independent Python cross-checks (cbor2,
-#   cryptography, PyJWT), a compile of the optional camera feature, and bounded fuzz runs.
+#   cryptography, PyJWT), the server's tests a second time on a real PostgreSQL, a compile of the optional camera feature, and bounded fuzz runs.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test"
 cargo test --workspace
+
+step "server tests again on PostgreSQL (Debian package, a throwaway cluster on loopback)"
+pgdir=$(mktemp -d /tmp/evoucher-pg.XXXXXX)
+pg_url=$(scripts/pg.sh start "$pgdir" "${EVOUCHER_PG_PORT:-55432}")
+trap 'scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+EVOUCHER_TEST_POSTGRES="$pg_url" cargo test -p evoucher-server
+EVOUCHER_TEST_POSTGRES="$pg_url" cargo test -p evoucher --test cli server_
 
 step "camera feature compiles (webcam scanning through nokhwa/V4L)"
 cargo check --quiet -p evoucher --features camera

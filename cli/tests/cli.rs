@@ -1060,3 +1060,230 @@ fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
         .success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// `evoucher serve` as a real process on `database`, with admin token `token`; (child, addr).
+fn serve_process(dir: &Path, database: &str, token: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .current_dir(dir)
+        .env("EVOUCHER_ADMIN_TOKEN", token)
+        .env("EVOUCHER_MASTER_KEY", "11".repeat(32))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("serve printed {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// The server's database for a test: a SQLite file in `dir`, or with `EVOUCHER_TEST_POSTGRES`
+/// (the test script's PostgreSQL pass) a fresh database on that server, made with psql.
+fn server_database(dir: &Path, name: &str) -> String {
+    match std::env::var("EVOUCHER_TEST_POSTGRES") {
+        Ok(admin) if !admin.is_empty() => {
+            let db = format!("cli_{name}_{}", std::process::id());
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {db}"),
+                format!("CREATE DATABASE {db}"),
+            ] {
+                let o = Command::new("psql")
+                    .args([admin.as_str(), "-qc", &sql])
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            }
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            format!("{base}/{db}")
+        }
+        _ => format!("sqlite://{}", dir.join("server.db").display()),
+    }
+}
+
+/// Every redemption the server holds for a device, through the status API (paged).
+fn server_statuses(addr: &str, device_token: &str) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    loop {
+        let after = out.last().map(|x: &(i64, String)| x.0).unwrap_or(0);
+        let (st, body) = http(
+            addr,
+            "GET",
+            &format!("/api/v1/sync/status?after_seq={after}"),
+            Some(device_token),
+            None,
+        );
+        assert_eq!(st, 200, "{body}");
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let page = j["redemptions"].as_array().unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        for r in page {
+            out.push((
+                r["seq"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+}
+
+/// The server is SIGKILLed while phones push (at several points into a push of 500), and the
+/// phone's sync process with it; after each restart the server holds whole pushes only; the
+/// last sync completes and the server holds every redemption exactly once.
+#[test]
+fn server_killed_mid_push_loses_and_duplicates_nothing() {
+    use evoucher_core::ledger::{Ledger, RedeemRequest, Redeemer};
+    const N: usize = 2500;
+    let d = tmp("kill");
+    let db = server_database(&d, "kill");
+    let admin = "kill-test-admin-token-0123456789";
+    let (mut server, addr) = serve_process(&d, &db, admin);
+    let program =
+        r#"{"id":"p1","name":"P1","issuer":"https://p1.example","currency":"KES","amount":100}"#;
+    assert_eq!(
+        http(
+            &addr,
+            "POST",
+            "/api/v1/programs",
+            Some(admin),
+            Some(program)
+        )
+        .0,
+        201
+    );
+    let bens: Vec<String> = (0..N).map(|i| format!(r#"{{"id":"B-{i}"}}"#)).collect();
+    let (st, issued) = http(
+        &addr,
+        "POST",
+        "/api/v1/programs/p1/vouchers",
+        Some(admin),
+        Some(&format!(r#"{{"beneficiaries":[{}]}}"#, bens.join(","))),
+    );
+    assert_eq!(st, 201);
+    let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
+    let (_, jwks) = http(&addr, "GET", "/api/v1/trust", None, None);
+    let trust = evoucher_core::TrustStore::from_jwks_json(&jwks).unwrap();
+    http(
+        &addr,
+        "POST",
+        "/api/v1/providers",
+        Some(admin),
+        Some(r#"{"id":"SP-1","name":"Shop"}"#),
+    );
+    let (_, code) = http(
+        &addr,
+        "POST",
+        "/api/v1/providers/SP-1/enrolment-codes",
+        Some(admin),
+        Some("{}"),
+    );
+    let code: serde_json::Value = serde_json::from_str(&code).unwrap();
+    let ledger = d.join("phone.db");
+    let ledger_s = ledger.to_str().unwrap().to_owned();
+    let base = format!("http://{addr}");
+    let o = run(&[
+        "enrol",
+        "--server",
+        &base,
+        "--code",
+        code["code"].as_str().unwrap(),
+        "--ledger",
+        &ledger_s,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let device_token = std::fs::read_to_string(format!("{ledger_s}.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    {
+        let l = Ledger::open(&ledger).unwrap();
+        let now = evoucher_core::ledger_now();
+        let who = Redeemer {
+            provider: "SP-1",
+            category: None,
+            device: "phone",
+        };
+        for v in issued["vouchers"].as_array().unwrap() {
+            let v = evoucher_core::verify(v["text"].as_str().unwrap(), &trust, now).unwrap();
+            l.redeem(&v, &who, &RedeemRequest::Whole, now).unwrap();
+        }
+    }
+
+    // Kill the server (and the phone's sync) at different points into the pushes.
+    let mut addr = addr;
+    let mut cut = 0;
+    for delay_ms in [40u64, 80, 120, 180, 250] {
+        let mut sync = bin()
+            .args([
+                "sync",
+                "--ledger",
+                &ledger_s,
+                "--server",
+                &format!("http://{addr}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        server.kill().unwrap(); // SIGKILL
+        server.wait().unwrap();
+        let _ = sync.kill();
+        sync.wait().unwrap();
+        (server, addr) = serve_process(&d, &db, admin);
+        let held = server_statuses(&addr, &device_token);
+        assert_eq!(
+            held.len() % 500,
+            0,
+            "a push is stored whole or not at all: {}",
+            held.len()
+        );
+        let seqs: Vec<i64> = held.iter().map(|x| x.0).collect();
+        assert_eq!(
+            seqs,
+            (1..=held.len() as i64).collect::<Vec<_>>(),
+            "no gap, no duplicate"
+        );
+        assert!(held.iter().all(|x| x.1 == "accepted"));
+        eprintln!(
+            "killed after {delay_ms} ms: the server holds {}",
+            held.len()
+        );
+        if held.len() < N {
+            cut += 1;
+        }
+    }
+    assert!(cut > 0, "no kill landed before the end of the sync");
+    let o = run(&[
+        "sync",
+        "--json",
+        "--ledger",
+        &ledger_s,
+        "--server",
+        &format!("http://{addr}"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["remaining"].as_u64(), Some(0), "{j}");
+    let held = server_statuses(&addr, &device_token);
+    assert_eq!(held.len(), N);
+    assert!(
+        held.iter().all(|x| x.1 == "accepted"),
+        "nothing counted twice"
+    );
+    let seqs: Vec<i64> = held.iter().map(|x| x.0).collect();
+    assert_eq!(seqs, (1..=N as i64).collect::<Vec<_>>());
+    // The phone's ledger is intact and fully synced.
+    let o = run(&["ledger", "verify", "--json", "--ledger", &ledger_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -43,6 +43,8 @@ pub struct AppState {
     pub db: sqlx::AnyPool,
     pub admin_token: Arc<String>,
     pub sealer: Arc<seal::Sealer>,
+    /// The database is PostgreSQL (several connections: pushes take a table lock).
+    pub postgres: bool,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             db,
             admin_token: Arc::new(cfg.admin_token.clone()),
             sealer: Arc::new(seal::Sealer::new(cfg.master_key)),
+            postgres: cfg.database.starts_with("postgres"),
         })
     }
 }

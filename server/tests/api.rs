@@ -11,13 +11,13 @@ use tower::ServiceExt;
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
-async fn state(name: &str) -> (AppState, std::path::PathBuf) {
+async fn state(name: &str) -> (AppState, String) {
     let d = std::env::temp_dir().join(format!("evoucher-server-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    let db = d.join("server.db");
+    let db = common::database(&d, name).await;
     let cfg = Config {
-        database: format!("sqlite://{}", db.display()),
+        database: db.clone(),
         admin_token: ADMIN.into(),
         master_key: [9; 32],
     };
@@ -127,16 +127,17 @@ async fn issue_and_verify_offline_against_the_served_trust_list() {
 }
 
 /// Read a sealed key straight from the SQLite file with sqlx (no server code involved).
-fn rusqlite_free_read(db: &std::path::Path, kid: &str) -> String {
-    let url = format!("sqlite://{}", db.display());
+fn rusqlite_free_read(url: &str, kid: &str) -> String {
+    let url = url.to_owned();
     let kid = kid.to_owned();
     std::thread::spawn(move || {
         tokio::runtime::Runtime::new()
             .unwrap()
             .block_on(async move {
                 use sqlx::Row;
-                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-                sqlx::query("SELECT sealed_private FROM issuer_keys WHERE kid = ?1")
+                sqlx::any::install_default_drivers();
+                let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+                sqlx::query("SELECT sealed_private FROM issuer_keys WHERE kid = $1")
                     .bind(kid)
                     .fetch_one(&pool)
                     .await

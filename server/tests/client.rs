@@ -1,6 +1,8 @@
 //! The sync client of evoucher-core against the real server on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use evoucher_core::ledger::{Ledger, RedeemError, RedeemRequest, Redeemer, Refusal};
 use evoucher_core::sync::SyncClient;
 use evoucher_core::{verify, TrustStore};
@@ -14,11 +16,12 @@ fn serve(name: &str) -> (String, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("evoucher-client-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}", dir.join("server.db").display());
     let (tx, rx) = std::sync::mpsc::channel();
+    let (d, n) = (dir.clone(), name.to_owned());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
+            let db = common::database(&d, &n).await;
             let state = AppState::new(&Config {
                 database: db,
                 admin_token: ADMIN.into(),

@@ -40,7 +40,7 @@ struct World {
 async fn world(name: &str) -> World {
     let dir = tmp(name);
     let cfg = Config {
-        database: format!("sqlite://{}", dir.join("server.db").display()),
+        database: common::database(&dir, name).await,
         admin_token: ADMIN.into(),
         master_key: [5; 32],
     };
@@ -313,4 +313,62 @@ async fn a_cancelled_voucher_redeemed_offline_afterwards_is_invalid() {
     redeem(&w, &a, "SP-1", &w.vouchers[0], RedeemRequest::Whole);
     let r = push(&w, &a, &ta).await;
     assert_eq!(statuses(&r), ["invalid"]);
+}
+
+/// Eight phones redeem the same single-use vouchers offline and push at the same moment (on
+/// PostgreSQL through several connections): each voucher is accepted exactly once, the rest are
+/// conflicts naming that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_never_accept_a_voucher_twice() {
+    let w = world("concurrent").await;
+    let mut phones = Vec::new();
+    for i in 0..8 {
+        let (l, t) = phone(&w, &format!("p{i}"), "SP-1").await;
+        for v in &w.vouchers[..3] {
+            redeem(&w, &l, "SP-1", v, RedeemRequest::Whole);
+        }
+        phones.push((l.outbox(1000).unwrap(), t));
+    }
+    let pushes = phones.iter().map(|(out, t)| {
+        let (s, t, body) = (w.s.clone(), t.clone(), json!({ "entries": out }));
+        async move {
+            common::request(&s, "POST", "/api/v1/sync/redemptions", Some(&t), Some(body)).await
+        }
+    });
+    let answers = futures_join_all(pushes).await;
+    let mut accepted = std::collections::HashMap::<String, Vec<String>>::new();
+    let mut conflicts = Vec::new();
+    for (st, _, r) in &answers {
+        assert_eq!(*st, StatusCode::OK, "{r}");
+        for (i, x) in r["results"].as_array().unwrap().iter().enumerate() {
+            match x["status"].as_str().unwrap() {
+                "accepted" => accepted
+                    .entry(w.vouchers[i].clone())
+                    .or_default()
+                    .push(x["id"].as_str().unwrap().to_owned()),
+                "conflict" => conflicts.push((i, x["conflict_with"].as_str().unwrap().to_owned())),
+                other => panic!("unexpected {other}: {x}"),
+            }
+        }
+    }
+    assert_eq!(accepted.len(), 3);
+    assert!(accepted.values().all(|ids| ids.len() == 1), "{accepted:?}");
+    assert_eq!(conflicts.len(), 3 * 7);
+    for (i, with) in conflicts {
+        assert_eq!(accepted[&w.vouchers[i]][0], with);
+    }
+}
+
+/// Run futures concurrently on the runtime (each on its own task) and collect their outputs.
+async fn futures_join_all<F>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }

@@ -2,15 +2,16 @@
 //! place in the device's chain, its hash, the device signature and the provider, re-verifies
 //! the voucher, and records it as `accepted`, `conflict` (redeemed beyond its rule across
 //! devices: the one that arrives later is flagged) or `invalid` (the voucher does not verify
-//! or was cancelled before the redemption). Idempotent by entry id; each entry commits on its
-//! own, so a batch cut off midway resumes where it stopped.
+//! or was cancelled before the redemption). Idempotent by entry id; a push commits as one
+//! transaction, so a push cut off midway (server killed, connection lost) stores nothing and is
+//! sent again whole.
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use evoucher_core::ledger::{Entry, EntryKind};
-use evoucher_core::voucher::RedemptionRule;
+use evoucher_core::voucher::{RedemptionRule, Voucher};
 use evoucher_core::TrustStore;
 use serde::Deserialize;
 use sqlx::Row;
@@ -55,6 +56,81 @@ fn result(
     serde_json::json!({"id": e.id, "seq": e.seq, "status": status, "reason": reason, "conflict_with": conflict_with})
 }
 
+/// What can be checked of an entry without the database: its hash, the device's signature and
+/// the voucher itself (signature, validity at the entry's time, id).
+struct Checked {
+    hash_ok: bool,
+    signed: bool,
+    /// The verified voucher (`None` for voids), or why it does not verify.
+    voucher: Result<Option<Voucher>, String>,
+}
+
+fn check(e: &Entry, public: &[u8; 32], trust: &TrustStore) -> Checked {
+    let voucher = if e.kind == EntryKind::Void {
+        Ok(None)
+    } else {
+        match evoucher_core::verify(&e.voucher_text, trust, e.at) {
+            Ok(v) if v.voucher.id == e.voucher_id => Ok(Some(v.voucher)),
+            Ok(_) => Err("voucher id does not match the voucher text".into()),
+            Err(err) => Err(format!("voucher does not verify: {err}")),
+        }
+    };
+    Checked {
+        hash_ok: e.computed_hash().as_slice() == e.hash.as_slice(),
+        signed: e.signed_by(public),
+        voucher,
+    }
+}
+
+/// [`check`] every entry, spread over the machine's cores (signature checks dominate a push).
+fn check_all(entries: &[Entry], public: &[u8; 32], trust: &TrustStore) -> Vec<Checked> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(entries.len().div_ceil(64).max(1));
+    if threads <= 1 {
+        return entries.iter().map(|e| check(e, public, trust)).collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|sc| {
+        let parts: Vec<_> = entries
+            .chunks(chunk)
+            .map(|c| {
+                sc.spawn(move || {
+                    c.iter()
+                        .map(|e| check(e, public, trust))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A redemption accepted earlier (or earlier in this push) that counts against its voucher.
+struct Prior {
+    id: String,
+    amount: i64,
+}
+
+/// A row to insert.
+struct NewRow<'a> {
+    e: &'a Entry,
+    status: &'static str,
+    conflict_with: Option<String>,
+}
+
 async fn push(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -66,17 +142,99 @@ async fn push(
             "at most {MAX_BATCH} entries per push"
         )));
     }
+    if p.entries.is_empty() {
+        return Ok(Json(serde_json::json!({ "results": [] })));
+    }
     let trust = all_keys(&s).await?;
-    let mut results = Vec::with_capacity(p.entries.len());
-    for e in &p.entries {
-        let mut tx = s.db.begin().await?;
-        if let Some(r) =
-            sqlx::query("SELECT device_id, status, conflict_with FROM redemptions WHERE id = $1")
-                .bind(&e.id)
-                .fetch_optional(&mut *tx)
-                .await?
-        {
-            if r.try_get::<String, _>("device_id")? != device {
+    let entries = std::sync::Arc::new(p.entries);
+    let checked = {
+        let entries = entries.clone();
+        tokio::task::spawn_blocking(move || check_all(&entries, &public, &trust))
+            .await
+            .map_err(|_| ApiError::Internal("entry checks failed".into()))?
+    };
+
+    // One transaction per push: all of it is stored, or (server killed, database error) none of
+    // it, and the device sends it again. On PostgreSQL, pushes from different devices are
+    // serialised on the redemptions table so two of them cannot both accept the same voucher.
+    let mut tx = s.db.begin().await?;
+    if s.postgres {
+        sqlx::query("LOCK TABLE redemptions IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    let sql = format!(
+        "SELECT id, device_id, status, conflict_with FROM redemptions WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let mut known = std::collections::HashMap::new();
+    for r in q.fetch_all(&mut *tx).await? {
+        known.insert(
+            r.try_get::<String, _>("id")?,
+            (
+                r.try_get::<String, _>("device_id")?,
+                r.try_get::<String, _>("status")?,
+                r.try_get::<Option<String>, _>("conflict_with")?,
+            ),
+        );
+    }
+    let d = sqlx::query("SELECT last_seq, last_hash FROM devices WHERE id = $1")
+        .bind(&device)
+        .fetch_one(&mut *tx)
+        .await?;
+    let (mut last_seq, mut last_hash): (i64, String) =
+        (d.try_get("last_seq")?, d.try_get("last_hash")?);
+
+    let mut vids: Vec<String> = entries.iter().map(|e| e.voucher_id.to_hex()).collect();
+    vids.sort();
+    vids.dedup();
+    let mut revoked = std::collections::HashMap::new();
+    let mut prior: std::collections::HashMap<String, Vec<Prior>> = Default::default();
+    for part in vids.chunks(500) {
+        let sql = format!(
+            "SELECT voucher_id, revoked_at FROM revocations WHERE voucher_id IN ({})",
+            placeholders(1, part.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in part {
+            q = q.bind(v.as_str());
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            revoked.insert(
+                r.try_get::<String, _>("voucher_id")?,
+                r.try_get::<i64, _>("revoked_at")?,
+            );
+        }
+        let sql = format!(
+            "SELECT r.id, r.voucher_id, r.amount FROM redemptions r WHERE r.voucher_id IN ({}) AND r.kind = 'redeem' AND r.status = 'accepted' \
+             AND NOT EXISTS (SELECT 1 FROM redemptions v WHERE v.kind = 'void' AND v.voids = r.id AND v.status = 'accepted') ORDER BY r.received_at, r.seq",
+            placeholders(1, part.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in part {
+            q = q.bind(v.as_str());
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            prior
+                .entry(r.try_get::<String, _>("voucher_id")?)
+                .or_default()
+                .push(Prior {
+                    id: r.try_get("id")?,
+                    amount: r.try_get::<Option<i64>, _>("amount")?.unwrap_or(0),
+                });
+        }
+    }
+
+    let mut results = Vec::with_capacity(entries.len());
+    let mut rows: Vec<NewRow> = Vec::with_capacity(entries.len());
+    for (e, c) in entries.iter().zip(&checked) {
+        if let Some((owner, status, conflict_with)) = known.get(&e.id) {
+            if *owner != device {
                 results.push(result(
                     e,
                     "rejected",
@@ -87,25 +245,19 @@ async fn push(
             }
             results.push(result(
                 e,
-                &r.try_get::<String, _>("status")?,
+                status,
                 Some("already received".into()),
-                r.try_get("conflict_with")?,
+                conflict_with.clone(),
             ));
             continue;
         }
-        let d = sqlx::query("SELECT last_seq, last_hash FROM devices WHERE id = $1")
-            .bind(&device)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (last_seq, last_hash): (i64, String) =
-            (d.try_get("last_seq")?, d.try_get("last_hash")?);
         let reject = if e.seq != last_seq + 1 {
             Some(format!("expected seq {}", last_seq + 1))
         } else if hex::encode(&e.prev_hash) != last_hash {
             Some("prev_hash does not continue this device's chain".into())
-        } else if e.computed_hash().as_slice() != e.hash.as_slice() {
+        } else if !c.hash_ok {
             Some("hash does not match the entry".into())
-        } else if !e.signed_by(&public) {
+        } else if !c.signed {
             Some("device signature is invalid".into())
         } else if e.provider != provider {
             Some("entry is for another provider".into())
@@ -113,120 +265,121 @@ async fn push(
             None
         };
         if let Some(why) = reject {
-            // The chain cannot continue past this entry: stop, store nothing more.
+            // The chain cannot continue past this entry: stop; what came before is kept.
             results.push(result(e, "rejected", Some(why), None));
             break;
         }
-        let (status, reason, conflict_with) = judge(&mut tx, &trust, e).await?;
-        sqlx::query("INSERT INTO redemptions (id, device_id, seq, kind, voucher_id, voids, amount, currency, items, at, received_at, status, conflict_with, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
-            .bind(&e.id)
-            .bind(&device)
-            .bind(e.seq)
-            .bind(e.kind.as_str())
-            .bind(e.voucher_id.to_hex())
-            .bind(e.voids.clone())
-            .bind(e.amount.map(|a| a as i64))
-            .bind(e.currency.clone())
-            .bind(serde_json::to_string(&e.items).unwrap_or_default())
-            .bind(e.at)
-            .bind(now())
-            .bind(status)
-            .bind(conflict_with.clone())
-            .bind(hex::encode(&e.hash))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE devices SET last_seq = $1, last_hash = $2 WHERE id = $3")
-            .bind(e.seq)
-            .bind(hex::encode(&e.hash))
-            .bind(&device)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        results.push(result(e, status, reason, conflict_with));
+        let (status, reason, conflict_with) = judge(e, &c.voucher, &revoked, &mut prior);
+        last_seq = e.seq;
+        last_hash = hex::encode(&e.hash);
+        results.push(result(e, status, reason, conflict_with.clone()));
+        rows.push(NewRow {
+            e,
+            status,
+            conflict_with,
+        });
     }
+
+    let received = now();
+    for part in rows.chunks(100) {
+        let values: Vec<String> = (0..part.len())
+            .map(|i| format!("({})", placeholders(i * 14 + 1, 14)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO redemptions (id, device_id, seq, kind, voucher_id, voids, amount, currency, items, at, received_at, status, conflict_with, hash) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in part {
+            let e = r.e;
+            q = q
+                .bind(e.id.clone())
+                .bind(device.clone())
+                .bind(e.seq)
+                .bind(e.kind.as_str())
+                .bind(e.voucher_id.to_hex())
+                .bind(e.voids.clone())
+                .bind(e.amount.map(|a| a as i64))
+                .bind(e.currency.clone())
+                .bind(serde_json::to_string(&e.items).unwrap_or_default())
+                .bind(e.at)
+                .bind(received)
+                .bind(r.status)
+                .bind(r.conflict_with.clone())
+                .bind(hex::encode(&e.hash));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    if !rows.is_empty() {
+        sqlx::query("UPDATE devices SET last_seq = $1, last_hash = $2 WHERE id = $3")
+            .bind(last_seq)
+            .bind(&last_hash)
+            .bind(&device)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(Json(serde_json::json!({ "results": results })))
 }
 
-/// Decide an entry's status against the voucher and everything accepted before it.
-async fn judge(
-    tx: &mut sqlx::AnyConnection,
-    trust: &TrustStore,
+/// Decide an entry's status against the voucher and everything accepted before it (stored, or
+/// earlier in this push); an accepted entry joins `prior`.
+fn judge(
     e: &Entry,
-) -> Result<(&'static str, Option<String>, Option<String>), ApiError> {
-    if e.kind == EntryKind::Void {
-        return Ok(("accepted", None, None));
-    }
-    let v = match evoucher_core::verify(&e.voucher_text, trust, e.at) {
-        Ok(v) if v.voucher.id == e.voucher_id => v.voucher,
-        Ok(_) => {
-            return Ok((
-                "invalid",
-                Some("voucher id does not match the voucher text".into()),
-                None,
-            ))
+    voucher: &Result<Option<Voucher>, String>,
+    revoked: &std::collections::HashMap<String, i64>,
+    prior: &mut std::collections::HashMap<String, Vec<Prior>>,
+) -> (&'static str, Option<String>, Option<String>) {
+    let v = match voucher {
+        Ok(None) => {
+            // A void: the redemption it voids no longer counts.
+            if let Some(target) = &e.voids {
+                if let Some(list) = prior.get_mut(&e.voucher_id.to_hex()) {
+                    list.retain(|p| &p.id != target);
+                }
+            }
+            return ("accepted", None, None);
         }
-        Err(err) => {
-            return Ok((
-                "invalid",
-                Some(format!("voucher does not verify: {err}")),
-                None,
-            ))
-        }
+        Ok(Some(v)) => v,
+        Err(why) => return ("invalid", Some(why.clone()), None),
     };
     let vid = e.voucher_id.to_hex();
-    if let Some(r) = sqlx::query("SELECT revoked_at FROM revocations WHERE voucher_id = $1")
-        .bind(&vid)
-        .fetch_optional(&mut *tx)
-        .await?
-    {
-        if r.try_get::<i64, _>("revoked_at")? <= e.at {
-            return Ok((
-                "invalid",
-                Some("voucher was cancelled before this redemption".into()),
-                None,
-            ));
-        }
+    if revoked.get(&vid).is_some_and(|t| *t <= e.at) {
+        return (
+            "invalid",
+            Some("voucher was cancelled before this redemption".into()),
+            None,
+        );
     }
-    let rows = sqlx::query(
-        "SELECT r.id, r.amount FROM redemptions r WHERE r.voucher_id = $1 AND r.kind = 'redeem' AND r.status = 'accepted' \
-         AND NOT EXISTS (SELECT 1 FROM redemptions v WHERE v.kind = 'void' AND v.voids = r.id AND v.status = 'accepted') ORDER BY r.received_at, r.seq",
-    )
-    .bind(&vid)
-    .fetch_all(&mut *tx)
-    .await?;
-    let first = rows
-        .first()
-        .map(|r| r.try_get::<String, _>("id"))
-        .transpose()?;
+    let list = prior.entry(vid).or_default();
+    let first = list.first().map(|p| p.id.clone());
     match v.rule {
         RedemptionRule::Single => {
-            if let Some(other) = first {
-                return Ok((
+            if first.is_some() {
+                return (
                     "conflict",
                     Some("single-use voucher already redeemed".into()),
-                    Some(other),
-                ));
+                    first,
+                );
             }
         }
         RedemptionRule::Partial => {
-            let used: i64 = rows
-                .iter()
-                .map(|r| {
-                    r.try_get::<Option<i64>, _>("amount")
-                        .map(|a| a.unwrap_or(0))
-                })
-                .sum::<Result<i64, _>>()?;
+            let used: i64 = list.iter().map(|p| p.amount).sum();
             let value = v.value.as_ref().map(|x| x.amount as i64).unwrap_or(0);
             if used + e.amount.unwrap_or(0) as i64 > value {
-                return Ok((
+                return (
                     "conflict",
                     Some(format!("over-redeemed: {used} already used of {value}")),
                     first,
-                ));
+                );
             }
         }
     }
-    Ok(("accepted", None, None))
+    list.push(Prior {
+        id: e.id.clone(),
+        amount: e.amount.unwrap_or(0) as i64,
+    });
+    ("accepted", None, None)
 }
 
 #[derive(Deserialize)]

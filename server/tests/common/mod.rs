@@ -36,3 +36,39 @@ pub async fn request(
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, headers, json)
 }
+
+/// The database a test runs on: a SQLite file in `dir` by default; with
+/// `EVOUCHER_TEST_POSTGRES=postgres://…/postgres` (set by `scripts/test.sh` for its second,
+/// PostgreSQL pass) a fresh database of its own on that server, named after the test.
+pub async fn database(dir: &std::path::Path, name: &str) -> String {
+    match std::env::var("EVOUCHER_TEST_POSTGRES") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Executor;
+            let db: String = format!("t_{name}_{}", std::process::id())
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("EVOUCHER_TEST_POSTGRES");
+            pool.execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .await
+            .unwrap();
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                .await
+                .unwrap();
+            pool.close().await;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            format!("{base}/{db}")
+        }
+        _ => format!("sqlite://{}", dir.join("server.db").display()),
+    }
+}

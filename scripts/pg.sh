@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server (Debian's package) for tests and benchmarks.
+#   scripts/pg.sh start DIR [PORT]   initdb in DIR (once), start on 127.0.0.1:PORT (default 55432),
+#                                    print the admin URL (postgres://evoucher@127.0.0.1:PORT/postgres)
+#   scripts/pg.sh stop DIR           stop it (fast shutdown)
+# Installs the `postgresql` package when missing. As root (CI), the server runs as the
+# `postgres` user, since PostgreSQL refuses to run as root. Trust auth on loopback only.
+set -euo pipefail
+cmd=${1:?start|stop}; dir=${2:?DIR}; port=${3:-55432}
+
+pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+}
+
+case "$cmd" in
+  start)
+    if [ -z "$(pgbin)" ]; then
+      echo "installing postgresql (apt-get)" >&2
+      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    fi
+    bin=$(pgbin)
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_pg "'$bin/initdb' -D '$dir/data' -A trust -U evoucher" >/dev/null
+    fi
+    if ! as_pg "'$bin/pg_ctl' -D '$dir/data' status" >/dev/null 2>&1; then
+      as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null
+    fi
+    echo "postgres://evoucher@127.0.0.1:$port/postgres"
+    ;;
+  stop)
+    bin=$(pgbin)
+    [ -n "$bin" ] && as_pg "'$bin/pg_ctl' -D '$dir/data' -m fast -w stop" >/dev/null 2>&1 || true
+    ;;
+  *) echo "usage: scripts/pg.sh start|stop DIR [PORT]" >&2; exit 2 ;;
+esac
