@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod error;
+pub mod pdf;
 pub mod routes;
 pub mod seal;
 
@@ -69,6 +70,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::revocations::router())
         .merge(routes::devices::router())
         .merge(routes::sync::router())
+        .merge(routes::beneficiaries::router())
+        .merge(routes::documents::router())
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
 }

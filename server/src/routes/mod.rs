@@ -1,6 +1,8 @@
 //! One module per concern, each with its `router()`.
 
+pub mod beneficiaries;
 pub mod devices;
+pub mod documents;
 pub mod health;
 pub mod programs;
 pub mod revocations;
@@ -30,4 +32,13 @@ pub fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiErr
     } else {
         Err(ApiError::Unauthorized)
     }
+}
+
+/// `$first, $first+1, …`: the placeholders of `n` values (an `IN (…)` list or a row of a
+/// multi-row `INSERT`).
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

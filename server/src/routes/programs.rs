@@ -12,7 +12,7 @@ use evoucher_core::voucher::{VoucherBuilder, VoucherId};
 use serde::Deserialize;
 use sqlx::Row;
 
-use super::require_admin;
+use super::{placeholders, require_admin};
 use crate::{now, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -174,7 +174,12 @@ struct Beneficiary {
 
 #[derive(Deserialize)]
 struct IssueRequest {
+    #[serde(default)]
     beneficiaries: Vec<Beneficiary>,
+    /// Issue to imported beneficiaries who have no live voucher in the program yet (up to
+    /// 10,000 per call; the answer says how many remain).
+    #[serde(default)]
+    imported: bool,
     #[serde(default)]
     valid_from: Option<i64>,
 }
@@ -187,7 +192,12 @@ async fn issue(
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     require_admin(&headers, &s)?;
-    if req.beneficiaries.is_empty() || req.beneficiaries.len() > 10_000 {
+    let mut req = req;
+    if req.imported {
+        if !req.beneficiaries.is_empty() {
+            return Err(bad("give beneficiaries or imported, not both"));
+        }
+    } else if req.beneficiaries.is_empty() || req.beneficiaries.len() > MAX_ISSUE {
         return Err(bad("beneficiaries: 1 to 10,000 per request"));
     }
     let mut tx = s.db.begin().await?;
@@ -222,6 +232,9 @@ async fn issue(
     let partial: i64 = p.try_get("partial")?;
     let categories: Vec<String> =
         serde_json::from_str(&p.try_get::<String, _>("categories")?).unwrap_or_default();
+    if req.imported {
+        req.beneficiaries = pending(&mut tx, &id, MAX_ISSUE).await?;
+    }
     let t = now();
     let from = req.valid_from.unwrap_or(t);
     let exp = from + days * 86_400;
@@ -255,28 +268,89 @@ async fn issue(
         let text = encode(&v, &key)
             .map_err(|e| bad(format!("beneficiary {}: {e}", i + 1)))?
             .text;
-        sqlx::query("INSERT INTO vouchers (id, program_id, kid, beneficiary_id, text, exp, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(v.id.to_hex())
-            .bind(&id)
-            .bind(&kid)
-            .bind(&b.id)
-            .bind(&text)
-            .bind(exp)
-            .bind(t)
-            .execute(&mut *tx)
-            .await?;
-        out.push(serde_json::json!({"id": v.id.to_hex(), "beneficiary_id": b.id, "text": text}));
+        out.push((v.id.to_hex(), b.id.clone(), text));
+    }
+    for part in out.chunks(500) {
+        let values: Vec<String> = (0..part.len())
+            .map(|i| format!("({})", placeholders(i * 7 + 1, 7)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO vouchers (id, program_id, kid, beneficiary_id, text, exp, issued_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (vid, bid, text) in part {
+            q = q
+                .bind(vid.clone())
+                .bind(id.clone())
+                .bind(kid.clone())
+                .bind(bid.clone())
+                .bind(text.clone())
+                .bind(exp)
+                .bind(t);
+        }
+        q.execute(&mut *tx).await?;
     }
     sqlx::query("UPDATE issuer_keys SET last_expiry = $1 WHERE kid = $2 AND last_expiry < $1")
         .bind(exp)
         .bind(&kid)
         .execute(&mut *tx)
         .await?;
+    let remaining = if req.imported {
+        pending_count(&mut tx, &id).await?
+    } else {
+        0
+    };
     tx.commit().await?;
+    let vouchers: Vec<serde_json::Value> = out
+        .into_iter()
+        .map(|(vid, bid, text)| serde_json::json!({"id": vid, "beneficiary_id": bid, "text": text}))
+        .collect();
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"vouchers": out})),
+        Json(serde_json::json!({"vouchers": vouchers, "remaining": remaining})),
     ))
+}
+
+/// Most vouchers issued by one call.
+pub const MAX_ISSUE: usize = 10_000;
+
+/// Imported beneficiaries of a program with no live (uncancelled) voucher in it.
+const PENDING: &str = "FROM beneficiaries b WHERE b.program_id = $1 AND NOT EXISTS (\
+     SELECT 1 FROM vouchers v WHERE v.program_id = b.program_id AND v.beneficiary_id = b.id \
+     AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.voucher_id = v.id))";
+
+async fn pending(
+    tx: &mut sqlx::AnyConnection,
+    program: &str,
+    limit: usize,
+) -> Result<Vec<Beneficiary>, ApiError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT b.id, b.name, b.amount {PENDING} ORDER BY b.id LIMIT $2"
+    )))
+    .bind(program)
+    .bind(limit as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Beneficiary {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                amount: r.try_get::<Option<i64>, _>("amount")?.map(|a| a as u64),
+            })
+        })
+        .collect()
+}
+
+async fn pending_count(tx: &mut sqlx::AnyConnection, program: &str) -> Result<i64, ApiError> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) AS n {PENDING}"
+    )))
+    .bind(program)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("n")?)
 }
 
 /// Cancel a voucher: it joins the revocation feed (idempotent).

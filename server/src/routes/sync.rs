@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::devices::device_from;
+use super::placeholders;
 use crate::error::ApiJson;
 use crate::{now, ApiError, AppState};
 
@@ -108,14 +109,6 @@ fn check_all(entries: &[Entry], public: &[u8; 32], trust: &TrustStore) -> Vec<Ch
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
-}
-
-/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A redemption accepted earlier (or earlier in this push) that counts against its voucher.

@@ -17,24 +17,44 @@ pub async fn request(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, HeaderMap, Value) {
+    let body = body.map(|j| ("application/json", j.to_string().into_bytes()));
+    let (status, headers, bytes) = request_raw(s, method, uri, token, body).await;
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, json)
+}
+
+/// Send `method uri` with an optional bearer token and a body of the given content type; the
+/// answer's status, headers and raw body.
+pub async fn request_raw(
+    s: &AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
     let mut b = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
     let req = match body {
-        Some(j) => b
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(j.to_string()))
+        Some((ct, bytes)) => b
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(bytes))
             .unwrap(),
         None => b.body(Body::empty()).unwrap(),
     };
     let resp = app(s.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, headers, json)
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, bytes)
 }
 
 /// The database a test runs on: a SQLite file in `dir` by default; with

@@ -1,0 +1,374 @@
+//! Printable voucher letters: a small PDF 1.4 writer (no dependency) and the page layout.
+//!
+//! One A4 page per voucher, like OpenG2P's voucher letter: program, beneficiary, value or items,
+//! validity, redemption rule, and the QR code drawn as vector squares (sharp at any print or
+//! render resolution; our scanner reads it from a 150-dpi render). Text uses the standard
+//! Helvetica fonts with WinAnsiEncoding, so no font is embedded: characters outside Windows-1252
+//! print as `?` (the QR code always carries the exact data). Page content is Flate-compressed.
+
+use std::io::Write;
+
+use evoucher_core::qr::{Symbol, QUIET_ZONE};
+use evoucher_core::voucher::{format_amount, RedemptionRule, Voucher};
+
+/// A4 in points.
+const W: f64 = 595.28;
+const H: f64 = 841.89;
+
+/// A PDF under construction: objects 1 (catalog), 2 (pages), 3 and 4 (fonts) are fixed; pages
+/// and their content streams follow.
+pub struct Pdf {
+    objects: Vec<Vec<u8>>,
+    pages: Vec<usize>,
+}
+
+impl Default for Pdf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pdf {
+    pub fn new() -> Self {
+        let mut objects = vec![Vec::new(), Vec::new()];
+        objects.push(
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+                .to_vec(),
+        );
+        objects.push(
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+                .to_vec(),
+        );
+        Pdf {
+            objects,
+            pages: Vec::new(),
+        }
+    }
+
+    /// Add an A4 page with this content stream (PDF operators).
+    pub fn page(&mut self, content: &[u8]) {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing to a Vec cannot fail.
+        let _ = z.write_all(content);
+        let data = z.finish().unwrap_or_default();
+        let mut stream = format!(
+            "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+            data.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(&data);
+        stream.extend_from_slice(b"\nendstream");
+        self.objects.push(stream);
+        let content_id = self.objects.len();
+        self.objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {W} {H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {content_id} 0 R >>"
+            )
+            .into_bytes(),
+        );
+        self.pages.push(self.objects.len());
+    }
+
+    /// The finished file.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>".to_vec();
+        let kids: Vec<String> = self.pages.iter().map(|p| format!("{p} 0 R")).collect();
+        self.objects[1] = format!(
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            kids.join(" "),
+            self.pages.len()
+        )
+        .into_bytes();
+        let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+        let mut offsets = Vec::with_capacity(self.objects.len());
+        for (i, o) in self.objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+            out.extend_from_slice(o);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = out.len();
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", self.objects.len() + 1).as_bytes(),
+        );
+        for off in offsets {
+            out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                self.objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        out
+    }
+}
+
+/// A PDF string literal in WinAnsiEncoding: `(`, `)` and `\` escaped, control characters
+/// dropped, characters Windows-1252 cannot show replaced by `?`.
+fn pdf_string(s: &str) -> Vec<u8> {
+    let mut out = vec![b'('];
+    for c in s.chars() {
+        let b = match c {
+            '(' | ')' | '\\' => {
+                out.push(b'\\');
+                c as u8
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => continue,
+            c if (c as u32) < 0x80 => c as u8,
+            '€' => 0x80,
+            '‚' => 0x82,
+            '„' => 0x84,
+            '…' => 0x85,
+            '‘' => 0x91,
+            '’' => 0x92,
+            '“' => 0x93,
+            '”' => 0x94,
+            '–' => 0x96,
+            '—' => 0x97,
+            'Š' => 0x8a,
+            'š' => 0x9a,
+            'Œ' => 0x8c,
+            'œ' => 0x9c,
+            'Ž' => 0x8e,
+            'ž' => 0x9e,
+            'Ÿ' => 0x9f,
+            c if (0xa0..=0xff).contains(&(c as u32)) => c as u32 as u8,
+            _ => b'?',
+        };
+        out.push(b);
+    }
+    out.push(b')');
+    out
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time.
+pub fn date(t: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = t.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix time.
+pub fn date_time(t: i64) -> String {
+    let s = t.rem_euclid(86_400);
+    format!("{} {:02}:{:02}", date(t), s / 3600, s % 3600 / 60)
+}
+
+/// Content-stream builder.
+struct Page(Vec<u8>);
+
+impl Page {
+    fn text(&mut self, font: u8, size: f64, x: f64, y: f64, s: &str) {
+        self.0
+            .extend_from_slice(format!("BT /F{font} {size} Tf {x:.2} {y:.2} Td ").as_bytes());
+        self.0.extend_from_slice(&pdf_string(s));
+        self.0.extend_from_slice(b" Tj ET\n");
+    }
+
+    /// A QR symbol (with its quiet zone, white) whose outer side is `side` points, lower-left
+    /// corner at (x, y). Dark modules are merged into horizontal runs.
+    fn qr(&mut self, sym: &Symbol, x: f64, y: f64, side: f64) {
+        let n = sym.width + 2 * QUIET_ZONE;
+        let m = side / n as f64;
+        self.0.extend_from_slice(
+            format!("1 g {x:.2} {y:.2} {side:.2} {side:.2} re f 0 g\n").as_bytes(),
+        );
+        for row in 0..sym.width {
+            let top = y + side - (row + QUIET_ZONE) as f64 * m;
+            let mut col = 0;
+            while col < sym.width {
+                if !sym.modules[row * sym.width + col] {
+                    col += 1;
+                    continue;
+                }
+                let start = col;
+                while col < sym.width && sym.modules[row * sym.width + col] {
+                    col += 1;
+                }
+                let rx = x + (start + QUIET_ZONE) as f64 * m;
+                self.0.extend_from_slice(
+                    format!(
+                        "{rx:.3} {:.3} {:.3} {m:.3} re\n",
+                        top - m,
+                        (col - start) as f64 * m
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        self.0.extend_from_slice(b"f\n");
+    }
+
+    fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64) {
+        self.0
+            .extend_from_slice(format!("0.5 w {x1:.2} {y1:.2} m {x2:.2} {y2:.2} l S\n").as_bytes());
+    }
+}
+
+/// What a voucher letter shows besides the voucher itself.
+pub struct Letter<'a> {
+    pub program_name: &'a str,
+    pub voucher: &'a Voucher,
+    pub text: &'a str,
+}
+
+/// Add one voucher letter page.
+pub fn letter(pdf: &mut Pdf, l: &Letter<'_>) -> Result<(), evoucher_core::error::EncodeError> {
+    let v = l.voucher;
+    let sym = evoucher_core::qr::symbol(l.text)?;
+    let mut p = Page(Vec::new());
+    let left = 56.0;
+    let mut y = H - 72.0;
+    p.text(2, 22.0, left, y, l.program_name);
+    y -= 20.0;
+    p.text(1, 10.0, left, y, &format!("Issued by {}", v.iss));
+    y -= 12.0;
+    p.line(left, y, W - left, y);
+    y -= 30.0;
+    p.text(2, 16.0, left, y, "E-VOUCHER");
+    y -= 28.0;
+    let field = |p: &mut Page, y: &mut f64, label: &str, value: &str| {
+        p.text(1, 11.0, left, *y, label);
+        p.text(2, 12.0, left + 130.0, *y, value);
+        *y -= 20.0;
+    };
+    field(
+        &mut p,
+        &mut y,
+        "Beneficiary",
+        v.beneficiary.name.as_deref().unwrap_or("-"),
+    );
+    field(&mut p, &mut y, "Beneficiary ID", &v.beneficiary.id);
+    if let Some(a) = &v.value {
+        field(
+            &mut p,
+            &mut y,
+            "Value",
+            &format_amount(a.amount, &a.currency),
+        );
+    }
+    for (i, it) in v.items.iter().enumerate() {
+        let what = it.description.as_deref().unwrap_or(&it.code);
+        let unit = it
+            .unit
+            .as_deref()
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default();
+        field(
+            &mut p,
+            &mut y,
+            if i == 0 { "Items" } else { "" },
+            &format!("{}{unit} {what}", it.quantity),
+        );
+    }
+    field(
+        &mut p,
+        &mut y,
+        "Valid",
+        &format!(
+            "{} to {} UTC",
+            date_time(v.nbf.unwrap_or(v.iat)),
+            date_time(v.exp)
+        ),
+    );
+    field(
+        &mut p,
+        &mut y,
+        "Use",
+        match v.rule {
+            RedemptionRule::Single => "once, in full",
+            RedemptionRule::Partial => "in parts, up to the value",
+        },
+    );
+    if !v.categories.is_empty() {
+        field(&mut p, &mut y, "Where", &v.categories.join(", "));
+    }
+    let side = 260.0;
+    let qy = (y - 30.0 - side).max(110.0);
+    p.qr(&sym, (W - side) / 2.0, qy, side);
+    p.text(
+        1,
+        8.0,
+        (W - side) / 2.0,
+        qy - 14.0,
+        &format!("Voucher {}", v.id.to_hex()),
+    );
+    p.line(left, 90.0, W - left, 90.0);
+    p.text(
+        1,
+        9.0,
+        left,
+        74.0,
+        "Show this code at a participating service provider. It can be used only as stated above.",
+    );
+    p.text(
+        1,
+        9.0,
+        left,
+        62.0,
+        "Keep it safe: whoever holds the code can use it. Report a lost voucher to the program.",
+    );
+    pdf.page(&p.0);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_798_675_200), "2026-12-31");
+        assert_eq!(date(-86_400), "1969-12-31");
+        assert_eq!(
+            date_time(1_798_675_200 + 3_600 * 13 + 60 * 7 + 59),
+            "2026-12-31 13:07"
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_and_win_ansi() {
+        assert_eq!(pdf_string("a(b)\\c"), b"(a\\(b\\)\\\\c)".to_vec());
+        assert_eq!(pdf_string("José €5"), b"(Jos\xe9 \x805)".to_vec());
+        assert_eq!(pdf_string("\u{0939}\n"), b"(?)".to_vec());
+    }
+
+    #[test]
+    fn the_xref_points_at_every_object() {
+        let mut pdf = Pdf::new();
+        pdf.page(b"BT /F1 12 Tf 10 10 Td (x) Tj ET");
+        let out = pdf.finish();
+        let tail = String::from_utf8_lossy(&out[out.len() - 40..]).into_owned();
+        let xref: usize = tail
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let table = String::from_utf8(out[xref..].to_vec()).unwrap();
+        assert!(table.starts_with("xref\n0 7\n"));
+        for (i, line) in table.lines().skip(3).take(6).enumerate() {
+            let off: usize = line[..10].parse().unwrap();
+            assert!(
+                out[off..].starts_with(format!("{} 0 obj", i + 1).as_bytes()),
+                "object {}",
+                i + 1
+            );
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! What gets printed or sent to a beneficiary: a voucher's record, its printable letter (PDF,
+//! one A4 page per voucher) and its QR code (PNG). Admin only: they carry beneficiary data.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use sqlx::Row;
+
+use super::require_admin;
+use crate::pdf::{letter, Letter, Pdf};
+use crate::{ApiError, AppState};
+
+/// Pixels per QR module in the PNG (a version-10 voucher is about 460 px square).
+pub const PNG_SCALE: usize = 8;
+/// Most pages in one program letters PDF.
+pub const MAX_PAGES: i64 = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/vouchers/{id}", get(record))
+        .route("/api/v1/vouchers/{id}/qr.png", get(png))
+        .route("/api/v1/vouchers/{id}/letter.pdf", get(one_pdf))
+        .route("/api/v1/programs/{id}/letters.pdf", get(program_pdf))
+}
+
+struct Stored {
+    id: String,
+    program: String,
+    program_name: String,
+    beneficiary_id: String,
+    text: String,
+    exp: i64,
+    issued_at: i64,
+    cancelled: bool,
+}
+
+const SELECT: &str = "SELECT v.id, v.program_id, p.name AS program_name, v.beneficiary_id, v.text, v.exp, v.issued_at, \
+     (SELECT COUNT(*) FROM revocations r WHERE r.voucher_id = v.id) AS cancelled \
+     FROM vouchers v JOIN programs p ON p.id = v.program_id";
+
+fn stored(r: &sqlx::any::AnyRow) -> Result<Stored, sqlx::Error> {
+    Ok(Stored {
+        id: r.try_get("id")?,
+        program: r.try_get("program_id")?,
+        program_name: r.try_get("program_name")?,
+        beneficiary_id: r.try_get("beneficiary_id")?,
+        text: r.try_get("text")?,
+        exp: r.try_get("exp")?,
+        issued_at: r.try_get("issued_at")?,
+        cancelled: r.try_get::<i64, _>("cancelled")? > 0,
+    })
+}
+
+async fn find(s: &AppState, id: &str) -> Result<Stored, ApiError> {
+    let sql = format!("{SELECT} WHERE v.id = $1");
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&s.db)
+        .await?
+        .ok_or(ApiError::NotFound("no such voucher"))?;
+    Ok(stored(&r)?)
+}
+
+async fn record(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&headers, &s)?;
+    let v = find(&s, &id).await?;
+    Ok(Json(serde_json::json!({
+        "id": v.id, "program": v.program, "beneficiary_id": v.beneficiary_id, "text": v.text,
+        "exp": v.exp, "issued_at": v.issued_at, "cancelled": v.cancelled,
+    })))
+}
+
+fn file(body: Vec<u8>, mime: &'static str, name: &str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// A cancelled voucher is not printed or sent again.
+fn live(v: Stored) -> Result<Stored, ApiError> {
+    if v.cancelled {
+        Err(ApiError::Conflict("the voucher was cancelled".into()))
+    } else {
+        Ok(v)
+    }
+}
+
+async fn png(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&headers, &s)?;
+    let v = live(find(&s, &id).await?)?;
+    let png = evoucher_core::qr::symbol(&v.text)
+        .and_then(|sym| sym.png(PNG_SCALE))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(file(png, "image/png", &format!("voucher-{}.png", v.id)))
+}
+
+fn add_page(pdf: &mut Pdf, v: &Stored) -> Result<(), ApiError> {
+    let voucher = evoucher_core::verify::inspect(&v.text)
+        .claims
+        .ok_or_else(|| ApiError::Internal("a stored voucher does not decode".into()))?;
+    letter(
+        pdf,
+        &Letter {
+            program_name: &v.program_name,
+            voucher: &voucher,
+            text: &v.text,
+        },
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn one_pdf(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&headers, &s)?;
+    let v = live(find(&s, &id).await?)?;
+    let mut pdf = Pdf::new();
+    add_page(&mut pdf, &v)?;
+    Ok(file(
+        pdf.finish(),
+        "application/pdf",
+        &format!("voucher-{}.pdf", v.id),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    offset: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    500
+}
+
+/// The program's live vouchers, one letter per page, in beneficiary order; `offset` and
+/// `limit` (at most 1,000) page through a large program. `X-Total-Count` tells how many there
+/// are in all.
+async fn program_pdf(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(program): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&headers, &s)?;
+    if q.offset < 0 || !(1..=MAX_PAGES).contains(&q.limit) {
+        return Err(ApiError::BadRequest(format!(
+            "offset must be 0 or more and limit 1 to {MAX_PAGES}"
+        )));
+    }
+    if sqlx::query("SELECT 1 FROM programs WHERE id = $1")
+        .bind(&program)
+        .fetch_optional(&s.db)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("no such program"));
+    }
+    let live_only =
+        "v.program_id = $1 AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.voucher_id = v.id)";
+    let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) AS n FROM vouchers v WHERE {live_only}"
+    )))
+    .bind(&program)
+    .fetch_one(&s.db)
+    .await?
+    .try_get("n")?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE {live_only} ORDER BY v.beneficiary_id, v.issued_at, v.id LIMIT $2 OFFSET $3"
+    )))
+    .bind(&program)
+    .bind(q.limit)
+    .bind(q.offset)
+    .fetch_all(&s.db)
+    .await?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound("no live vouchers in this range"));
+    }
+    let list: Vec<Stored> = rows.iter().map(stored).collect::<Result<_, _>>()?;
+    // Rendering is CPU work: off the async runtime.
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut pdf = Pdf::new();
+        for v in &list {
+            add_page(&mut pdf, v)?;
+        }
+        Ok::<_, ApiError>(pdf.finish())
+    })
+    .await
+    .map_err(|_| ApiError::Internal("rendering failed".into()))??;
+    let mut r = file(
+        bytes,
+        "application/pdf",
+        &format!("letters-{program}-{}.pdf", q.offset),
+    );
+    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+        r.headers_mut().insert("x-total-count", v);
+    }
+    Ok(r)
+}

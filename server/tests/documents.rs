@@ -1,0 +1,367 @@
+//! Beneficiaries from CSV, issuance to them, and what gets printed: the QR PNG and the voucher
+//! letters (PDF), read back by our own scanner from a 150-dpi render made by poppler's pdftoppm.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::StatusCode;
+use evoucher_core::scan::{scan_image_bytes, ScanOptions};
+use evoucher_core::{verify, TrustStore};
+use evoucher_server::{AppState, Config};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+async fn state(name: &str) -> (AppState, std::path::PathBuf) {
+    let d = std::env::temp_dir().join(format!("evoucher-docs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let cfg = Config {
+        database: common::database(&d, name).await,
+        admin_token: ADMIN.into(),
+        master_key: [7; 32],
+    };
+    let s = AppState::new(&cfg).await.unwrap();
+    let (st, _, _) = common::request(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": "food", "name": "Food Support 2026", "issuer": "https://food.example", "currency": "KES", "amount": 150000, "validity_days": 30}))).await;
+    assert_eq!(st, StatusCode::CREATED);
+    (s, d)
+}
+
+async fn csv(s: &AppState, body: &str, ct: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let (st, _, b) = common::request_raw(
+        s,
+        "POST",
+        "/api/v1/programs/food/beneficiaries",
+        token,
+        Some((ct, body.as_bytes().to_vec())),
+    )
+    .await;
+    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+async fn count(s: &AppState) -> i64 {
+    let (_, _, j) = common::request(
+        s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({"imported": true})),
+    )
+    .await;
+    // Issuing drains the pending list; callers only use this on an empty program.
+    j["vouchers"]
+        .as_array()
+        .map(|a| a.len() as i64)
+        .unwrap_or(-1)
+}
+
+const ROWS: &str = "beneficiary_id,name,amount\nB-003,José Ñúñez,\nB-001,Amina Wanjiru,200000\nB-002,\"Otieno, Peter\",\n";
+
+#[tokio::test]
+async fn csv_import_is_checked_whole_and_idempotent() {
+    let (s, _) = state("csv").await;
+    // Refused files store nothing and never echo their content.
+    for (body, line) in [
+        ("name\nX\n", "line 1"),
+        ("beneficiary_id,amount\nB-1,10\nB-2,ten\n", "line 3"),
+        ("beneficiary_id,amount\nB-1,10\nB-1,20\n", "line 3"),
+        ("beneficiary_id,amount\nB-1,-5\n", "line 2"),
+        ("beneficiary_id\n,\n", "line 2"),
+        ("beneficiary_id\n", "no rows"),
+    ] {
+        let (st, j) = csv(&s, body, "text/csv", Some(ADMIN)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {j}");
+        let detail = j["detail"].as_str().unwrap();
+        assert!(detail.contains(line), "{detail}");
+        assert!(
+            !detail.contains("ten") && !detail.contains("B-1"),
+            "{detail}"
+        );
+    }
+    assert_eq!(
+        csv(&s, ROWS, "application/json", Some(ADMIN)).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        csv(&s, ROWS, "text/csv", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _, _) = common::request_raw(
+        &s,
+        "POST",
+        "/api/v1/programs/nope/beneficiaries",
+        Some(ADMIN),
+        Some(("text/csv", ROWS.into())),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Nothing was stored by any of those.
+    assert_eq!(count(&s).await, 0);
+
+    let (st, j) = csv(&s, ROWS, "text/csv; charset=utf-8", Some(ADMIN)).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    assert_eq!(
+        (
+            j["rows"].as_i64(),
+            j["added"].as_i64(),
+            j["updated"].as_i64()
+        ),
+        (Some(3), Some(3), Some(0))
+    );
+    let (_, j) = csv(&s, ROWS, "text/csv", Some(ADMIN)).await;
+    assert_eq!(
+        (
+            j["added"].as_i64(),
+            j["updated"].as_i64(),
+            j["total"].as_i64()
+        ),
+        (Some(0), Some(3), Some(3))
+    );
+    // A file bigger than the JSON limit (1 MiB) is fine for CSV: 40,000 rows.
+    let mut big = String::from("beneficiary_id,name\n");
+    for i in 0..40_000 {
+        big.push_str(&format!("X-{i:06},Beneficiary number {i}\n"));
+    }
+    assert!(big.len() > 1024 * 1024);
+    let (st, j) = csv(&s, &big, "text/csv", Some(ADMIN)).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    assert_eq!(j["total"].as_i64(), Some(40_003));
+}
+
+/// Render a PDF at 150 dpi with pdftoppm; the pages as PNG bytes, in order.
+fn render(pdf: &[u8], dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let f = dir.join("letters.pdf");
+    std::fs::write(&f, pdf).unwrap();
+    let out = std::process::Command::new("pdftoppm")
+        .args(["-r", "150", "-png"])
+        .arg(&f)
+        .arg(dir.join("page"))
+        .output()
+        .expect("pdftoppm (poppler-utils) is needed; scripts/test.sh installs it");
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "poppler complained: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pages: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("page"))
+        .collect();
+    pages.sort();
+    let bytes = pages.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for p in pages {
+        std::fs::remove_file(p).unwrap();
+    }
+    bytes
+}
+
+fn text_of(pdf: &[u8], dir: &std::path::Path) -> String {
+    let f = dir.join("text.pdf");
+    std::fs::write(&f, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&f)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn scan_one(png: &[u8]) -> String {
+    let codes = scan_image_bytes(png, &ScanOptions::default()).unwrap();
+    assert_eq!(codes.len(), 1, "one QR code on the page");
+    codes[0].text.clone().unwrap()
+}
+
+#[tokio::test]
+async fn vouchers_for_imported_beneficiaries_print_and_scan() {
+    let (s, dir) = state("print").await;
+    assert_eq!(
+        csv(&s, ROWS, "text/csv", Some(ADMIN)).await.0,
+        StatusCode::OK
+    );
+    let (st, _, j) = common::request(
+        &s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({"imported": true})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{j}");
+    assert_eq!(j["remaining"], 0);
+    let issued = j["vouchers"].as_array().unwrap().clone();
+    let bens: Vec<&str> = issued
+        .iter()
+        .map(|v| v["beneficiary_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(bens, ["B-001", "B-002", "B-003"]);
+    // Nobody is pending any more.
+    let (_, _, again) = common::request(
+        &s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({"imported": true})),
+    )
+    .await;
+    assert_eq!(again["vouchers"].as_array().unwrap().len(), 0);
+    let (_, _, jwks) = common::request(&s, "GET", "/api/v1/trust", None, None).await;
+    let trust = TrustStore::from_jwks_json(&jwks.to_string()).unwrap();
+    let now = evoucher_server::now();
+    let v1 = verify(issued[0]["text"].as_str().unwrap(), &trust, now).unwrap();
+    assert_eq!(
+        v1.voucher.value.as_ref().unwrap().amount,
+        200_000,
+        "the CSV's amount"
+    );
+    assert_eq!(
+        v1.voucher.beneficiary.name.as_deref(),
+        Some("Amina Wanjiru")
+    );
+    let v2 = verify(issued[1]["text"].as_str().unwrap(), &trust, now).unwrap();
+    assert_eq!(
+        v2.voucher.value.as_ref().unwrap().amount,
+        150_000,
+        "the program's default"
+    );
+
+    // The PNG scans to the voucher text.
+    let id = issued[2]["id"].as_str().unwrap();
+    let (st, h, png) = common::request_raw(
+        &s,
+        "GET",
+        &format!("/api/v1/vouchers/{id}/qr.png"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(scan_one(&png), issued[2]["text"].as_str().unwrap());
+
+    // One letter: rendered at 150 dpi, our scanner reads the code, which verifies.
+    let (st, h, pdf) = common::request_raw(
+        &s,
+        "GET",
+        &format!("/api/v1/vouchers/{id}/letter.pdf"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/pdf");
+    let pages = render(&pdf, &dir);
+    assert_eq!(pages.len(), 1);
+    let text = scan_one(&pages[0]);
+    assert_eq!(text, issued[2]["text"].as_str().unwrap());
+    assert_eq!(
+        verify(&text, &trust, now).unwrap().voucher.beneficiary.id,
+        "B-003"
+    );
+    let words = text_of(&pdf, &dir);
+    for want in [
+        "Food Support 2026",
+        "José Ñúñez",
+        "B-003",
+        "1500.00 KES",
+        " UTC",
+        "once, in full",
+        id,
+    ] {
+        assert!(words.contains(want), "{want:?} not on the page: {words}");
+    }
+
+    // The program's letters: one page per live voucher, in beneficiary order; a cancelled
+    // voucher is left out and cannot be downloaded.
+    let cancelled = issued[1]["id"].as_str().unwrap();
+    let (st, _, _) = common::request(
+        &s,
+        "POST",
+        &format!("/api/v1/vouchers/{cancelled}/cancel"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    for what in ["qr.png", "letter.pdf"] {
+        let (st, _, _) = common::request_raw(
+            &s,
+            "GET",
+            &format!("/api/v1/vouchers/{cancelled}/{what}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::CONFLICT);
+    }
+    let (st, h, pdf) = common::request_raw(
+        &s,
+        "GET",
+        "/api/v1/programs/food/letters.pdf",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["x-total-count"], "2");
+    let pages = render(&pdf, &dir);
+    assert_eq!(pages.len(), 2);
+    assert_eq!(scan_one(&pages[0]), issued[0]["text"].as_str().unwrap());
+    assert_eq!(scan_one(&pages[1]), issued[2]["text"].as_str().unwrap());
+    // Paging, limits, and auth.
+    let (st, _, pdf) = common::request_raw(
+        &s,
+        "GET",
+        "/api/v1/programs/food/letters.pdf?offset=1&limit=1",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        scan_one(&render(&pdf, &dir)[0]),
+        issued[2]["text"].as_str().unwrap()
+    );
+    for (uri, want) in [
+        (
+            "/api/v1/programs/food/letters.pdf?limit=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/programs/food/letters.pdf?limit=1001",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/programs/food/letters.pdf?offset=5",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/v1/programs/none/letters.pdf", StatusCode::NOT_FOUND),
+        ("/api/v1/vouchers/00/qr.png", StatusCode::NOT_FOUND),
+    ] {
+        let (st, h, _) = common::request_raw(&s, "GET", uri, Some(ADMIN), None).await;
+        assert_eq!(st, want, "{uri}");
+        assert_eq!(h["content-type"], "application/problem+json");
+    }
+    for uri in [
+        format!("/api/v1/vouchers/{id}/qr.png"),
+        format!("/api/v1/vouchers/{id}"),
+        "/api/v1/programs/food/letters.pdf".into(),
+    ] {
+        assert_eq!(
+            common::request_raw(&s, "GET", &uri, None, None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (_, _, rec) = common::request(
+        &s,
+        "GET",
+        &format!("/api/v1/vouchers/{cancelled}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(rec["cancelled"], true);
+}
