@@ -23,6 +23,9 @@ dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v nm >/dev/null || need_apt+=(binutils)
+# poppler renders the server's voucher letters (pdftoppm at 150 dpi) for the scanner to read back.
+command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
+command -v psql >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
