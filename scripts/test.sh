@@ -66,13 +66,16 @@ if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" andro
 fi
 grep -q "BUILD SUCCESS" "$log" || { echo "Kotlin SDK tests failed" >&2; exit 1; }
 
-step "python cross-check (cbor2 + cryptography, not our code)"
+step "python: cross-checks (cbor2, cryptography, PyJWT) and the OpenAPI checks (not our code)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r test-vectors/python/requirements.txt
+.venv/bin/pip install --quiet --disable-pip-version-check -r test-vectors/python/requirements.txt \
+  -r server/tests/python/requirements.txt
 cargo build --quiet -p evoucher
-EVOUCHER_BIN="$root/target/debug/evoucher" .venv/bin/python -m pytest -q test-vectors/python
+# test-vectors/python: cross-checks; server/tests/python: the OpenAPI document validated and
+# every documented operation fed malformed input against the real `evoucher serve`.
+EVOUCHER_BIN="$root/target/debug/evoucher" .venv/bin/python -m pytest -q test-vectors/python server/tests/python
 
 fuzz_secs="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" != "0" ]; then

@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::sync::router())
         .merge(routes::beneficiaries::router())
         .merge(routes::documents::router())
+        .fallback(routes::health::no_such_endpoint)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
 }

@@ -6,7 +6,6 @@
 //! line number (never its content) and nothing is stored. A beneficiary already imported is
 //! updated, so importing the same file twice changes nothing.
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::post;
@@ -14,6 +13,7 @@ use axum::{Json, Router};
 use sqlx::Row;
 
 use super::{placeholders, require_admin};
+use crate::error::ApiBytes;
 use crate::{now, ApiError, AppState};
 
 /// Largest CSV accepted in one import (about 300,000 rows of id, name and amount).
@@ -119,7 +119,7 @@ async fn import(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(program): Path<String>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&headers, &s)?;
     let ct = headers

@@ -1,3 +1,5 @@
+//! Health, readiness, and the API description.
+
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
@@ -8,6 +10,23 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The API's description (OpenAPI 3.1), kept beside the code in `server/openapi.json`; a test
+/// checks that it names every route and that every route it names answers.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+/// Any other path: problem+json like every other error.
+pub async fn no_such_endpoint() -> ApiError {
+    ApiError::NotFound("no such endpoint")
 }
 
 /// The process is up.
