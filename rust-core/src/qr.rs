@@ -54,16 +54,35 @@ impl Symbol {
         (side, px)
     }
 
-    /// A greyscale PNG, `scale` pixels per module.
+    /// A black-and-white PNG (1 bit per pixel), `scale` pixels per module. Rows are packed
+    /// straight from the modules (no greyscale buffer) and compressed at the fast level (runs of
+    /// identical rows compress well anyway): a voucher at scale 8 is a few KB in about 60 µs.
     pub fn png(&self, scale: usize) -> Result<Vec<u8>, EncodeError> {
-        let (side, px) = self.luma(scale);
+        let scale = scale.max(1);
+        let side = (self.width + 2 * QUIET_ZONE) * scale;
+        let stride = side.div_ceil(8);
+        let mut px = vec![0xffu8; stride * side];
+        for y in 0..self.width {
+            let mut row = vec![0xffu8; stride];
+            for x in 0..self.width {
+                if self.modules[y * self.width + x] {
+                    for p in (x + QUIET_ZONE) * scale..(x + QUIET_ZONE + 1) * scale {
+                        row[p / 8] &= !(0x80 >> (p % 8));
+                    }
+                }
+            }
+            for dy in 0..scale {
+                let at = ((y + QUIET_ZONE) * scale + dy) * stride;
+                px[at..at + stride].copy_from_slice(&row);
+            }
+        }
         let mut out = Vec::new();
         {
             let side = u32::try_from(side).map_err(|_| EncodeError::Image("too large".into()))?;
             let mut enc = png::Encoder::new(&mut out, side, side);
             enc.set_color(png::ColorType::Grayscale);
-            enc.set_depth(png::BitDepth::Eight);
-            enc.set_compression(png::Compression::Best);
+            enc.set_depth(png::BitDepth::One);
+            enc.set_compression(png::Compression::Fast);
             let mut w = enc
                 .write_header()
                 .map_err(|e| EncodeError::Image(e.to_string()))?;
@@ -106,4 +125,25 @@ impl Symbol {
 /// Convenience: the PNG of a voucher text.
 pub fn png(text: &str, scale: usize) -> Result<Vec<u8>, EncodeError> {
     symbol(text)?.png(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The packed 1-bit PNG decodes to exactly the greyscale rendering, for scales whose rows
+    /// do and do not end on a byte boundary.
+    #[test]
+    fn png_pixels_equal_the_luma_rendering() {
+        let sym = symbol("EV1:HELLO WORLD 0123456789").unwrap();
+        for scale in [1, 3, 8] {
+            let (side, luma) = sym.luma(scale);
+            let img = image::load_from_memory(&sym.png(scale).unwrap())
+                .unwrap()
+                .to_luma8();
+            assert_eq!((img.width() as usize, img.height() as usize), (side, side));
+            assert_eq!(img.into_raw(), luma, "scale {scale}");
+        }
+    }
 }

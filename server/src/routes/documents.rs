@@ -104,9 +104,14 @@ async fn png(
 ) -> Result<Response, ApiError> {
     require_admin(&headers, &s)?;
     let v = live(find(&s, &id).await?)?;
-    let png = evoucher_core::qr::symbol(&v.text)
-        .and_then(|sym| sym.png(PNG_SCALE))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let text = v.text.clone();
+    // QR encoding (about a millisecond) is CPU work: off the async runtime.
+    let png = tokio::task::spawn_blocking(move || {
+        evoucher_core::qr::symbol(&text).and_then(|sym| sym.png(PNG_SCALE))
+    })
+    .await
+    .map_err(|_| ApiError::Internal("rendering failed".into()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(file(png, "image/png", &format!("voucher-{}.png", v.id)))
 }
 
