@@ -55,8 +55,8 @@ impl Symbol {
     }
 
     /// A black-and-white PNG (1 bit per pixel), `scale` pixels per module. Rows are packed
-    /// straight from the modules (no greyscale buffer) and compressed at the fast level (runs of
-    /// identical rows compress well anyway): a voucher at scale 8 is a few KB in about 60 µs.
+    /// straight from the modules (no greyscale buffer) and compressed at zlib's default level:
+    /// a voucher at scale 8 is about 1.2 KB in about 0.5 ms (the fast level is 10× bigger).
     pub fn png(&self, scale: usize) -> Result<Vec<u8>, EncodeError> {
         let scale = scale.max(1);
         let side = (self.width + 2 * QUIET_ZONE) * scale;
@@ -82,7 +82,7 @@ impl Symbol {
             let mut enc = png::Encoder::new(&mut out, side, side);
             enc.set_color(png::ColorType::Grayscale);
             enc.set_depth(png::BitDepth::One);
-            enc.set_compression(png::Compression::Fast);
+            enc.set_compression(png::Compression::Default);
             let mut w = enc
                 .write_header()
                 .map_err(|e| EncodeError::Image(e.to_string()))?;

@@ -274,15 +274,26 @@ async fn bad_requests_are_problem_json_and_store_nothing() {
     // Nothing was stored.
     let (_, _, jwks) = call(&s, "GET", "/api/v1/trust", false, None).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 0);
-    // A batch with one bad beneficiary stores none of it.
-    call(
+    // A program with neither a cash value nor items is refused.
+    let (st, _, _) = call(
         &s,
         "POST",
         "/api/v1/programs",
         true,
-        Some(serde_json::json!({"id": "noamount", "name": "n", "issuer": "https://i.example"})),
+        Some(serde_json::json!({"id": "nothing", "name": "n", "issuer": "https://i.example"})),
     )
     .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // A batch with one bad beneficiary (no amount, and no default) stores none of it.
+    let (st, _, _) = call(
+        &s,
+        "POST",
+        "/api/v1/programs",
+        true,
+        Some(serde_json::json!({"id": "noamount", "name": "n", "issuer": "https://i.example", "currency": "KES"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
     let (st, _, _) = call(
         &s,
         "POST",
@@ -300,7 +311,16 @@ async fn bad_requests_are_problem_json_and_store_nothing() {
         Some(serde_json::json!({"beneficiaries": [{"id": "B-1", "amount": 5}]})),
     )
     .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "no currency on the program");
+    assert_eq!(st, StatusCode::CREATED, "B-1 alone has its amount");
+    let (_, h, _) = call(
+        &s,
+        "GET",
+        "/api/v1/programs/noamount/letters.pdf",
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(h["x-total-count"], "1", "the refused batch stored nothing");
     // Duplicate program.
     call(&s, "POST", "/api/v1/programs", true, Some(program())).await;
     assert_eq!(

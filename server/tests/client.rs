@@ -90,7 +90,27 @@ fn enrol_redeem_offline_sync_and_revocations_reach_the_phone() {
     let r = client.sync(&ledger, &trust_path).unwrap();
     assert!(r.trust_updated && r.trust_keys == 1 && r.pushed == 0);
 
-    // Offline: redeem two vouchers.
+    // The beneficiaries got their vouchers as the server's PNGs; the phone scans them.
+    let scanned: Vec<String> = issued["vouchers"].as_array().unwrap()[..2]
+        .iter()
+        .map(|v| {
+            let png = reqwest::blocking::Client::new()
+                .get(format!(
+                    "{base}/api/v1/vouchers/{}/qr.png",
+                    v["id"].as_str().unwrap()
+                ))
+                .bearer_auth(ADMIN)
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            let codes = evoucher_core::scan::scan_image_bytes(&png, &Default::default()).unwrap();
+            codes[0].text.clone().unwrap()
+        })
+        .collect();
+    assert_eq!(scanned, texts[..2]);
+
+    // Offline: redeem the two scanned vouchers.
     let trust = TrustStore::read(&trust_path).unwrap();
     let now = evoucher_server::now();
     let who = Redeemer {
@@ -98,7 +118,7 @@ fn enrol_redeem_offline_sync_and_revocations_reach_the_phone() {
         category: None,
         device: "phone",
     };
-    for t in &texts[..2] {
+    for t in &scanned {
         ledger
             .redeem(
                 &verify(t, &trust, now).unwrap(),

@@ -372,3 +372,107 @@ where
     }
     out
 }
+
+/// Issue one voucher of a new program; its text.
+async fn program_voucher(w: &World, program: Value) -> String {
+    let id = program["id"].as_str().unwrap().to_owned();
+    let (st, j) = call(&w.s, "POST", "/api/v1/programs", Some(ADMIN), Some(program)).await;
+    assert_eq!(st, StatusCode::CREATED, "{j}");
+    let (st, j) = call(
+        &w.s,
+        "POST",
+        &format!("/api/v1/programs/{id}/vouchers"),
+        Some(ADMIN),
+        Some(json!({"beneficiaries": [{"id": "B-9"}]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{j}");
+    j["vouchers"][0]["text"].as_str().unwrap().to_owned()
+}
+
+/// In-kind programs: item quantities over-redeemed across phones are conflicts; a program
+/// with one allowed provider names it in its vouchers (phones of others refuse offline); with
+/// several, a redemption by anyone else is `invalid` at sync.
+#[tokio::test]
+async fn items_and_allowed_providers_are_enforced() {
+    use evoucher_core::ledger::{ItemQty, RedeemError, Refusal};
+    let w = world("items").await;
+    let kit = program_voucher(&w, json!({"id": "kits", "name": "Kits", "issuer": "https://food.example", "partial": true, "items": [{"code": "RICE", "quantity": 10, "unit": "kg"}, {"code": "OIL", "quantity": 2, "unit": "l"}]})).await;
+    let (_, jwks) = call(&w.s, "GET", "/api/v1/trust", None, None).await;
+    let trust = TrustStore::from_jwks_json(&jwks.to_string()).unwrap();
+    let w = World { trust, ..w };
+    let v = verify(&kit, &w.trust, evoucher_server::now())
+        .unwrap()
+        .voucher;
+    assert!(v.value.is_none());
+    assert_eq!(v.items.len(), 2);
+    let (a, ta) = phone(&w, "a", "SP-1").await;
+    let (b, tb) = phone(&w, "b", "SP-1").await;
+    let rice = |q| {
+        RedeemRequest::Items(vec![ItemQty {
+            code: "RICE".into(),
+            quantity: q,
+        }])
+    };
+    redeem(&w, &a, "SP-1", &kit, rice(6));
+    redeem(&w, &b, "SP-1", &kit, rice(4));
+    redeem(&w, &b, "SP-1", &kit, rice(1));
+    assert_eq!(statuses(&push(&w, &a, &ta).await), ["accepted"]);
+    assert_eq!(
+        statuses(&push(&w, &b, &tb).await),
+        ["accepted", "conflict"],
+        "6 + 4 kg fit; 1 kg more does not"
+    );
+
+    // One allowed provider: the voucher's audience; SP-2's phone refuses it offline.
+    let only = program_voucher(&w, json!({"id": "only", "name": "Only", "issuer": "https://food.example", "currency": "KES", "amount": 100, "providers": ["SP-1"]})).await;
+    let (_, jwks) = call(&w.s, "GET", "/api/v1/trust", None, None).await;
+    let w = World {
+        trust: TrustStore::from_jwks_json(&jwks.to_string()).unwrap(),
+        ..w
+    };
+    let v = verify(&only, &w.trust, evoucher_server::now()).unwrap();
+    assert_eq!(v.voucher.aud.as_deref(), Some("SP-1"));
+    let (c, tc) = phone(&w, "c", "SP-2").await;
+    let who = Redeemer {
+        provider: "SP-2",
+        category: None,
+        device: "phone",
+    };
+    match c.redeem(&v, &who, &RedeemRequest::Whole, evoucher_server::now()) {
+        Err(RedeemError::Refused(Refusal::WrongProvider)) => {}
+        other => panic!("{other:?}"),
+    }
+    // Several: the format cannot say so; the server marks others' redemptions invalid.
+    let two = program_voucher(&w, json!({"id": "two", "name": "Two", "issuer": "https://food.example", "currency": "KES", "amount": 100, "providers": ["SP-1", "SP-3"]})).await;
+    let (_, jwks) = call(&w.s, "GET", "/api/v1/trust", None, None).await;
+    let w = World {
+        trust: TrustStore::from_jwks_json(&jwks.to_string()).unwrap(),
+        ..w
+    };
+    redeem(&w, &c, "SP-2", &two, RedeemRequest::Whole);
+    let r = push(&w, &c, &tc).await;
+    assert_eq!(statuses(&r), ["invalid"]);
+    assert_eq!(
+        r["results"][0]["reason"],
+        "the program does not allow this provider"
+    );
+    // Program settings are checked.
+    for bad in [
+        json!({"id": "x1", "name": "X", "issuer": "https://x"}),
+        json!({"id": "x2", "name": "X", "issuer": "https://x", "amount": 5}),
+        json!({"id": "x3", "name": "X", "issuer": "https://x", "items": [{"code": "A", "quantity": 0}]}),
+        json!({"id": "x4", "name": "X", "issuer": "https://x", "items": [{"code": "A", "quantity": 1}, {"code": "A", "quantity": 2}]}),
+        json!({"id": "x5", "name": "X", "issuer": "https://x", "currency": "KES", "amount": 1, "providers": [""]}),
+    ] {
+        let (st, j) = call(
+            &w.s,
+            "POST",
+            "/api/v1/programs",
+            Some(ADMIN),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {j}");
+    }
+}

@@ -38,6 +38,24 @@ struct NewProgram {
     partial: bool,
     #[serde(default)]
     categories: Vec<String>,
+    /// In-kind entitlement of every voucher (with or instead of a cash value).
+    #[serde(default)]
+    items: Vec<ProgramItem>,
+    /// Providers allowed to redeem (empty: any). With exactly one, vouchers name it as their
+    /// audience so phones refuse others offline; with several, the server marks redemptions by
+    /// others `invalid` at sync.
+    #[serde(default)]
+    providers: Vec<String>,
+}
+
+#[derive(Deserialize, serde::Serialize, Clone)]
+struct ProgramItem {
+    code: String,
+    quantity: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
 }
 
 fn ninety() -> u32 {
@@ -94,8 +112,26 @@ async fn create(
             return Err(bad("currency: an ISO 4217 code"));
         }
     }
-    if p.amount.is_some() != p.currency.is_some() {
-        return Err(bad("amount and currency go together"));
+    if p.amount.is_some() && p.currency.is_none() {
+        return Err(bad("an amount needs a currency"));
+    }
+    if p.currency.is_none() && p.items.is_empty() {
+        return Err(bad(
+            "a program gives a cash value (currency, amount) or items, or both",
+        ));
+    }
+    for (i, it) in p.items.iter().enumerate() {
+        if it.code.is_empty() || it.code.len() > 32 || it.quantity == 0 {
+            return Err(bad(format!(
+                "items[{i}]: a code of 1 to 32 characters and a quantity above 0"
+            )));
+        }
+        if p.items[..i].iter().any(|o| o.code == it.code) {
+            return Err(bad(format!("items[{i}]: code repeats an earlier item")));
+        }
+    }
+    if p.providers.iter().any(|x| x.is_empty() || x.len() > 64) {
+        return Err(bad("providers: ids of 1 to 64 characters"));
     }
     if p.validity_days == 0 || p.validity_days > 3660 {
         return Err(bad("validity_days: 1 to 3660"));
@@ -113,7 +149,7 @@ async fn create(
         .amount
         .map(|a| i64::try_from(a).map_err(|_| bad("amount too large")))
         .transpose()?;
-    sqlx::query("INSERT INTO programs (id, name, issuer, currency, amount, validity_days, partial, categories, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    sqlx::query("INSERT INTO programs (id, name, issuer, currency, amount, validity_days, partial, categories, created_at, items, providers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
         .bind(&p.id)
         .bind(&p.name)
         .bind(&p.issuer)
@@ -123,6 +159,8 @@ async fn create(
         .bind(i64::from(p.partial))
         .bind(serde_json::to_string(&p.categories).unwrap_or_default())
         .bind(t)
+        .bind(serde_json::to_string(&p.items).unwrap_or_default())
+        .bind(serde_json::to_string(&p.providers).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
     let kid = new_key(&mut tx, &s, &p.id, t).await?;
@@ -201,7 +239,7 @@ async fn issue(
         return Err(bad("beneficiaries: 1 to 10,000 per request"));
     }
     let mut tx = s.db.begin().await?;
-    let p = sqlx::query("SELECT issuer, currency, amount, validity_days, partial, categories FROM programs WHERE id = $1")
+    let p = sqlx::query("SELECT issuer, currency, amount, validity_days, partial, categories, items, providers FROM programs WHERE id = $1")
         .bind(&id)
         .fetch_optional(&mut *tx)
         .await?
@@ -232,6 +270,10 @@ async fn issue(
     let partial: i64 = p.try_get("partial")?;
     let categories: Vec<String> =
         serde_json::from_str(&p.try_get::<String, _>("categories")?).unwrap_or_default();
+    let items: Vec<ProgramItem> =
+        serde_json::from_str(&p.try_get::<String, _>("items")?).unwrap_or_default();
+    let providers: Vec<String> =
+        serde_json::from_str(&p.try_get::<String, _>("providers")?).unwrap_or_default();
     if req.imported {
         req.beneficiaries = pending(&mut tx, &id, MAX_ISSUE).await?;
     }
@@ -249,12 +291,24 @@ async fn issue(
         let amount = b.amount.or(default_amount.map(|a| a as u64));
         match (amount, &currency) {
             (Some(a), Some(c)) => vb = vb.value(a, c),
-            _ => {
+            (None, Some(_)) if items.is_empty() => {
                 return Err(bad(format!(
                     "beneficiary {}: no amount (the program has no default)",
                     i + 1
                 )))
             }
+            _ => {}
+        }
+        for it in &items {
+            vb = vb.item_full(evoucher_core::voucher::Item {
+                code: it.code.clone(),
+                quantity: it.quantity,
+                unit: it.unit.clone(),
+                description: it.description.clone(),
+            });
+        }
+        if let [only] = providers.as_slice() {
+            vb = vb.audience(only);
         }
         if partial != 0 {
             vb = vb.partial();

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use evoucher_core::ledger::{Entry, EntryKind};
+use evoucher_core::ledger::{Entry, EntryKind, ItemQty};
 use evoucher_core::voucher::{RedemptionRule, Voucher};
 use evoucher_core::TrustStore;
 use serde::Deserialize;
@@ -115,6 +115,7 @@ fn check_all(entries: &[Entry], public: &[u8; 32], trust: &TrustStore) -> Vec<Ch
 struct Prior {
     id: String,
     amount: i64,
+    items: Vec<ItemQty>,
 }
 
 /// A row to insert.
@@ -204,7 +205,7 @@ async fn push(
             );
         }
         let sql = format!(
-            "SELECT r.id, r.voucher_id, r.amount FROM redemptions r WHERE r.voucher_id IN ({}) AND r.kind = 'redeem' AND r.status = 'accepted' \
+            "SELECT r.id, r.voucher_id, r.amount, r.items FROM redemptions r WHERE r.voucher_id IN ({}) AND r.kind = 'redeem' AND r.status = 'accepted' \
              AND NOT EXISTS (SELECT 1 FROM redemptions v WHERE v.kind = 'void' AND v.voids = r.id AND v.status = 'accepted') ORDER BY r.received_at, r.seq",
             placeholders(1, part.len())
         );
@@ -219,7 +220,22 @@ async fn push(
                 .push(Prior {
                     id: r.try_get("id")?,
                     amount: r.try_get::<Option<i64>, _>("amount")?.unwrap_or(0),
+                    items: serde_json::from_str(&r.try_get::<String, _>("items")?)
+                        .unwrap_or_default(),
                 });
+        }
+    }
+
+    // Programs that allow only some providers.
+    let mut allowed: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in sqlx::query("SELECT id, providers FROM programs")
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let list: Vec<String> =
+            serde_json::from_str(&r.try_get::<String, _>("providers")?).unwrap_or_default();
+        if !list.is_empty() {
+            allowed.insert(r.try_get("id")?, list);
         }
     }
 
@@ -262,7 +278,7 @@ async fn push(
             results.push(result(e, "rejected", Some(why), None));
             break;
         }
-        let (status, reason, conflict_with) = judge(e, &c.voucher, &revoked, &mut prior);
+        let (status, reason, conflict_with) = judge(e, &c.voucher, &revoked, &allowed, &mut prior);
         last_seq = e.seq;
         last_hash = hex::encode(&e.hash);
         results.push(result(e, status, reason, conflict_with.clone()));
@@ -321,6 +337,7 @@ fn judge(
     e: &Entry,
     voucher: &Result<Option<Voucher>, String>,
     revoked: &std::collections::HashMap<String, i64>,
+    allowed: &std::collections::HashMap<String, Vec<String>>,
     prior: &mut std::collections::HashMap<String, Vec<Prior>>,
 ) -> (&'static str, Option<String>, Option<String>) {
     let v = match voucher {
@@ -336,6 +353,16 @@ fn judge(
         Ok(Some(v)) => v,
         Err(why) => return ("invalid", Some(why.clone()), None),
     };
+    if allowed
+        .get(&v.program)
+        .is_some_and(|list| !list.contains(&e.provider))
+    {
+        return (
+            "invalid",
+            Some("the program does not allow this provider".into()),
+            None,
+        );
+    }
     let vid = e.voucher_id.to_hex();
     if revoked.get(&vid).is_some_and(|t| *t <= e.at) {
         return (
@@ -366,11 +393,36 @@ fn judge(
                     first,
                 );
             }
+            for want in &e.items {
+                let entitled = v
+                    .items
+                    .iter()
+                    .find(|i| i.code == want.code)
+                    .map(|i| i.quantity)
+                    .unwrap_or(0);
+                let taken: u64 = list
+                    .iter()
+                    .flat_map(|p| &p.items)
+                    .filter(|i| i.code == want.code)
+                    .map(|i| i.quantity)
+                    .sum();
+                if taken + want.quantity > entitled {
+                    return (
+                        "conflict",
+                        Some(format!(
+                            "over-redeemed: item {} {taken} already used of {entitled}",
+                            want.code
+                        )),
+                        first,
+                    );
+                }
+            }
         }
     }
     list.push(Prior {
         id: e.id.clone(),
         amount: e.amount.unwrap_or(0) as i64,
+        items: e.items.clone(),
     });
     ("accepted", None, None)
 }
