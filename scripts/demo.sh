@@ -85,30 +85,52 @@ trap 'kill $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q "listening on" serve.out 2>/dev/null && break; sleep 0.2; done
 base=$(sed -n 's/^listening on //p' serve.out)
 echo "server at $base (admin token in server/evoucher-admin.token, issuer keys sealed at rest)"
-admin() {  # admin METHOD PATH JSON
-  python3 - "$base" "$(cat evoucher-admin.token)" "$1" "$2" "$3" <<'PY'
-import json, sys, urllib.request
+admin() {  # admin METHOD PATH BODY [CONTENT-TYPE [OUTPUT-FILE]]
+  python3 - "$base" "$(cat evoucher-admin.token)" "$@" <<'PY'
+import sys, urllib.request
 base, token, method, path, body = sys.argv[1:6]
-req = urllib.request.Request(base + path, method=method, data=body.encode(),
-    headers={"authorization": "Bearer " + token, "content-type": "application/json"})
-print(urllib.request.urlopen(req).read().decode())
+ctype = sys.argv[6] if len(sys.argv) > 6 else "application/json"
+req = urllib.request.Request(base + path, method=method, data=body.encode() if body else None,
+    headers={"authorization": "Bearer " + token, "content-type": ctype})
+data = urllib.request.urlopen(req).read()
+if len(sys.argv) > 7:
+    open(sys.argv[7], "wb").write(data)
+else:
+    print(data.decode())
 PY
 }
 admin POST /api/v1/programs '{"id":"food-2026","name":"Food 2026","issuer":"https://food.example.org","currency":"KES","amount":250000,"validity_days":60}' > /dev/null
-admin POST /api/v1/programs/food-2026/vouchers '{"beneficiaries":[{"id":"BEN-1001","name":"Esther N."},{"id":"BEN-1002"},{"id":"BEN-1003"}]}' > issued.json
+printf 'beneficiary_id,name,amount\nBEN-1001,Esther N.,\nBEN-1002,Juma K.,300000\nBEN-1003,,\n' > beneficiaries.csv
+admin POST /api/v1/programs/food-2026/beneficiaries "$(cat beneficiaries.csv)" text/csv
+admin POST /api/v1/programs/food-2026/vouchers '{"imported":true}' > issued.json
 python3 -c "import json; [print(v['text']) for v in json.load(open('issued.json'))['vouchers']]" > issued.txt
-echo "issued $(wc -l < issued.txt) vouchers on the server"
+python3 -c "import json; [print(v['id']) for v in json.load(open('issued.json'))['vouchers']]" > issued.ids
+echo "imported 3 beneficiaries from CSV and issued $(wc -l < issued.txt) vouchers on the server"
+admin GET "/api/v1/vouchers/$(sed -n 1p issued.ids)/letter.pdf" "" application/json esther-letter.pdf
+admin GET "/api/v1/vouchers/$(sed -n 1p issued.ids)/qr.png" "" application/json esther.png
+admin GET /api/v1/programs/food-2026/letters.pdf "" application/json all-letters.pdf
+echo "printable letters: server/esther-letter.pdf, server/all-letters.pdf (one page each); QR: server/esther.png"
 admin POST /api/v1/providers '{"id":"SP-0042","name":"Mama Mboga Grocers","category":"grocery"}' > /dev/null
 code=$(admin POST /api/v1/providers/SP-0042/enrolment-codes '{}' | python3 -c "import json,sys; print(json.load(sys.stdin)['code'])")
 "$ev" enrol --server "$base" --code "$code" --ledger phone.db
 "$ev" sync --ledger phone.db --server "$base"
-echo "-- offline: the beneficiary shows a voucher's QR code; the phone scans it and redeems --"
-"$ev" qr --png esther.png "$(sed -n 1p issued.txt)"
+echo "-- offline: the beneficiary shows her voucher's QR code (the server's PNG); the phone scans it and redeems --"
 first=$("$ev" scan --json esther.png | python3 -c "import json,sys; print(json.load(sys.stdin)['codes'][0]['text'])")
 "$ev" redeem --ledger phone.db --trust phone.db.trust.json --provider SP-0042 "$first"
 "$ev" redeem --ledger phone.db --trust phone.db.trust.json --provider SP-0042 "$(sed -n 2p issued.txt)"
+echo "-- meanwhile the program cancels the third voucher --"
+admin POST "/api/v1/vouchers/$(sed -n 3p issued.ids)/cancel" "" > /dev/null
 echo "-- back online --"
-"$ev" sync --ledger phone.db --server "$base"
+"$ev" sync --json --ledger phone.db --server "$base" > sync.json
+python3 - <<'PY'
+import json
+r = json.load(open("sync.json"))
+print(f"synced: pushed {r['pushed']}, accepted {r['accepted']}, revocations received {r['revocations_added']}, left to sync {r['remaining']}")
+PY
+if "$ev" redeem --ledger phone.db --trust phone.db.trust.json --provider SP-0042 "$(sed -n 3p issued.txt)"; then
+  echo "the cancelled voucher was accepted: wrong" >&2; exit 1
+fi
+echo "the cancelled voucher is refused on the phone after sync"
 "$ev" ledger verify --ledger phone.db
 kill $server_pid; wait $server_pid 2>/dev/null || true
 trap - EXIT

@@ -23,7 +23,7 @@ case "$cmd" in
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
-      as_pg "'$bin/initdb' -D '$dir/data' -A trust -U evoucher" >/dev/null
+      as_pg "'$bin/initdb' -D '$dir/data' -A trust -U evoucher --no-locale -E UTF8" >/dev/null
     fi
     if ! as_pg "'$bin/pg_ctl' -D '$dir/data' status" >/dev/null 2>&1; then
       as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null
