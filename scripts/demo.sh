@@ -67,7 +67,9 @@ echo "==> 8. the ledger: entries, and its hash chain and signatures checked"
 
 echo
 echo "==> 9. every layer, for debugging (JSON)"
-"$ev" inspect --json "$text" | python3 -m json.tool | head -40
+"$ev" inspect --json "$text" | python3 -m json.tool > inspect.json
+head -40 inspect.json
+echo "... (all of it in $out/inspect.json)"
 
 echo
 echo "==> 10. a batch of three vouchers from a CSV"
