@@ -844,27 +844,14 @@ fn http(
 
 #[test]
 fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
-    use std::io::BufRead;
     use std::os::unix::fs::PermissionsExt;
     let d = tmp("serve");
-    let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = bin();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(&d)
         .env_remove("EVOUCHER_MASTER_KEY")
-        .env_remove("EVOUCHER_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
+        .env_remove("EVOUCHER_ADMIN_TOKEN");
+    let (mut child, addr) = spawn_serve(cmd);
     // Secrets were made with mode 0600; the database beside them.
     for f in ["evoucher-admin.token", "evoucher-master.key"] {
         assert_eq!(
@@ -1061,14 +1048,10 @@ fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
-/// `evoucher serve` as a real process on `database`, with admin token `token`; (child, addr).
-fn serve_process(dir: &Path, database: &str, token: &str) -> (std::process::Child, String) {
+/// Start an `evoucher serve` command and wait for its `listening on` line; (child, addr).
+fn spawn_serve(mut cmd: Command) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-        .current_dir(dir)
-        .env("EVOUCHER_ADMIN_TOKEN", token)
-        .env("EVOUCHER_MASTER_KEY", "11".repeat(32))
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -1083,6 +1066,16 @@ fn serve_process(dir: &Path, database: &str, token: &str) -> (std::process::Chil
         .unwrap_or_else(|| panic!("serve printed {line:?}"))
         .to_owned();
     (child, addr)
+}
+
+/// `evoucher serve` as a real process on `database`, with admin token `token`; (child, addr).
+fn serve_process(dir: &Path, database: &str, token: &str) -> (std::process::Child, String) {
+    let mut cmd = bin();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .current_dir(dir)
+        .env("EVOUCHER_ADMIN_TOKEN", token)
+        .env("EVOUCHER_MASTER_KEY", "11".repeat(32));
+    spawn_serve(cmd)
 }
 
 /// The server's database for a test: a SQLite file in `dir`, or with `EVOUCHER_TEST_POSTGRES`

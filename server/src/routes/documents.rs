@@ -105,14 +105,23 @@ async fn png(
     require_admin(&headers, &s)?;
     let v = live(find(&s, &id).await?)?;
     let text = v.text.clone();
-    // QR encoding (about a millisecond) is CPU work: off the async runtime.
-    let png = tokio::task::spawn_blocking(move || {
-        evoucher_core::qr::symbol(&text).and_then(|sym| sym.png(PNG_SCALE))
+    let png = off_runtime(move || {
+        evoucher_core::qr::symbol(&text)
+            .and_then(|sym| sym.png(PNG_SCALE))
+            .map_err(|e| ApiError::Internal(e.to_string()))
     })
-    .await
-    .map_err(|_| ApiError::Internal("rendering failed".into()))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .await?;
     Ok(file(png, "image/png", &format!("voucher-{}.png", v.id)))
+}
+
+/// Rendering (QR encoding is about a millisecond a voucher) is CPU work: run it off the async
+/// runtime.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::Internal("rendering failed".into()))?
 }
 
 fn add_page(pdf: &mut Pdf, v: &Stored) -> Result<(), ApiError> {
@@ -137,13 +146,21 @@ async fn one_pdf(
 ) -> Result<Response, ApiError> {
     require_admin(&headers, &s)?;
     let v = live(find(&s, &id).await?)?;
-    let mut pdf = Pdf::new();
-    add_page(&mut pdf, &v)?;
-    Ok(file(
-        pdf.finish(),
-        "application/pdf",
-        &format!("voucher-{}.pdf", v.id),
-    ))
+    let name = format!("voucher-{}.pdf", v.id);
+    let bytes = letters(vec![v]).await?;
+    Ok(file(bytes, "application/pdf", &name))
+}
+
+/// A PDF of these vouchers' letters, one page each, rendered off the async runtime.
+async fn letters(list: Vec<Stored>) -> Result<Vec<u8>, ApiError> {
+    off_runtime(move || {
+        let mut pdf = Pdf::new();
+        for v in &list {
+            add_page(&mut pdf, v)?;
+        }
+        Ok(pdf.finish())
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -202,16 +219,7 @@ async fn program_pdf(
         return Err(ApiError::NotFound("no live vouchers in this range"));
     }
     let list: Vec<Stored> = rows.iter().map(stored).collect::<Result<_, _>>()?;
-    // Rendering is CPU work: off the async runtime.
-    let bytes = tokio::task::spawn_blocking(move || {
-        let mut pdf = Pdf::new();
-        for v in &list {
-            add_page(&mut pdf, v)?;
-        }
-        Ok::<_, ApiError>(pdf.finish())
-    })
-    .await
-    .map_err(|_| ApiError::Internal("rendering failed".into()))??;
+    let bytes = letters(list).await?;
     let mut r = file(
         bytes,
         "application/pdf",
