@@ -1,6 +1,7 @@
-//! The program server (first slice): programs with their issuer keys (sealed at rest), voucher
-//! issuance, the trust list (JWKS with ETag), cancellation and the revocation feed, health.
-//! Redemption sync, device enrolment, PDFs and claims are the next slices (issue 6).
+//! The program server: programs with their issuer keys (sealed at rest, rotated), beneficiaries
+//! from CSV, voucher issuance, printable letters (PDF) and QR PNGs, the trust list (JWKS with
+//! ETag), cancellation and the revocation feed, providers and device enrolment, redemption sync
+//! with conflict detection, health and the OpenAPI document. Reimbursement claims come later.
 //!
 //! Shape (after the axum examples): thin `main` in the CLI (`evoucher serve`), a `router()` per
 //! module, one [`AppState`], one [`ApiError`] that becomes problem+json without internals.
