@@ -117,6 +117,13 @@ async fn csv_import_is_checked_whole_and_idempotent() {
         ),
         (Some(0), Some(3), Some(3))
     );
+    // The same file saved by a spreadsheet (UTF-8 with a byte-order mark) is the same import.
+    let (st, j) = csv(&s, &format!("\u{feff}{ROWS}"), "text/csv", Some(ADMIN)).await;
+    assert_eq!(st, StatusCode::OK, "{j}");
+    assert_eq!(
+        (j["added"].as_i64(), j["total"].as_i64()),
+        (Some(0), Some(3))
+    );
     // A file bigger than the JSON limit (1 MiB) is fine for CSV: 40,000 rows.
     let mut big = String::from("beneficiary_id,name\n");
     for i in 0..40_000 {

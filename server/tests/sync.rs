@@ -476,3 +476,58 @@ async fn items_and_allowed_providers_are_enforced() {
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {j}");
     }
 }
+
+/// A full push (1,000 entries: about 850 KB of JSON for these small vouchers, over 1 MiB with
+/// names and items, hence the sync route's 4 MiB limit) is accepted whole; one more entry is
+/// refused with nothing stored.
+#[tokio::test]
+async fn a_full_push_of_a_thousand_entries_is_accepted() {
+    let w = world("full").await;
+    let bens: Vec<Value> = (0..1001)
+        .map(|i| json!({ "id": format!("F-{i}") }))
+        .collect();
+    let (st, j) = call(
+        &w.s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({ "beneficiaries": bens })),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (a, ta) = phone(&w, "a", "SP-1").await;
+    for v in j["vouchers"].as_array().unwrap() {
+        redeem(
+            &w,
+            &a,
+            "SP-1",
+            v["text"].as_str().unwrap(),
+            RedeemRequest::Whole,
+        );
+    }
+    let out = a.outbox(2000).unwrap();
+    let too_many = json!({ "entries": out });
+    let (st, _) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(&ta),
+        Some(too_many),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (_, none) = call(&w.s, "GET", "/api/v1/sync/status", Some(&ta), None).await;
+    assert_eq!(none["redemptions"].as_array().unwrap().len(), 0);
+    let body = json!({ "entries": out[..1000] });
+    let (st, r) = call(
+        &w.s,
+        "POST",
+        "/api/v1/sync/redemptions",
+        Some(&ta),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert!(statuses(&r).iter().all(|s| s == "accepted"));
+    assert_eq!(statuses(&r).len(), 1000);
+}

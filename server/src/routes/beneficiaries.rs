@@ -39,6 +39,8 @@ fn bad(m: String) -> ApiError {
 
 /// Parse and check a beneficiary CSV. Errors name the line and column, never the value.
 pub fn parse_csv(body: &[u8]) -> Result<Vec<Imported>, ApiError> {
+    // Spreadsheets often save UTF-8 with a byte-order mark.
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)

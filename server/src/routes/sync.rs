@@ -23,10 +23,16 @@ use crate::{now, ApiError, AppState};
 
 /// Most entries accepted in one push.
 pub const MAX_BATCH: usize = 1000;
+/// Largest push body: 1,000 entries of about 1 to 2 KB of JSON each (the voucher text is kept
+/// in every entry).
+pub const MAX_PUSH_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/sync/redemptions", post(push))
+        .route(
+            "/api/v1/sync/redemptions",
+            post(push).layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES)),
+        )
         .route("/api/v1/sync/status", get(status))
 }
 

@@ -149,7 +149,7 @@ def test_malformed_input_to_every_operation_is_a_documented_problem(server, doc)
                         seen += 1
     assert seen > 500
     # The oversized body: 413 problem+json, for JSON and for CSV.
-    big = b'{"entries": [' + b"0," * (600 * 1024) + b"0]}"
+    big = b'{"entries": [' + b"0," * (2100 * 1024) + b"0]}"
     st, h, out = call(server, "POST", "/api/v1/sync/redemptions", "x", big)
     assert st == 413 and h["content-type"] == "application/problem+json"
     huge = b"beneficiary_id\n" + b"B\n" * (9 * 1024 * 1024)
