@@ -12,7 +12,7 @@ cargo build --release --quiet -p evoucher
 dbs="sqlite://"
 if [ "${EVOUCHER_BENCH_PG:-1}" != "0" ]; then
   pgdir=$(mktemp -d /tmp/evoucher-bench-pg.XXXXXX)
-  url=$(scripts/pg.sh start "$pgdir" "${EVOUCHER_PG_PORT:-55433}")
+  url=$(scripts/pg.sh start "$pgdir" ${EVOUCHER_PG_PORT:-})
   trap 'scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
   dbs="$dbs $url"
 fi

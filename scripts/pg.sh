@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server (Debian's package) for tests and benchmarks.
-#   scripts/pg.sh start DIR [PORT]   initdb in DIR (once), start on 127.0.0.1:PORT (default 55432),
-#                                    print the admin URL (postgres://evoucher@127.0.0.1:PORT/postgres)
+#   scripts/pg.sh start DIR [PORT]   initdb in DIR (once), start on 127.0.0.1:PORT (default: the
+#                                    first free port from 55432), print the admin URL
+#                                    (postgres://evoucher@127.0.0.1:PORT/postgres)
 #   scripts/pg.sh stop DIR           stop it (fast shutdown)
 # Installs the `postgresql` package when missing. As root (CI), the server runs as the
 # `postgres` user, since PostgreSQL refuses to run as root. Trust auth on loopback only.
 set -euo pipefail
-cmd=${1:?start|stop}; dir=${2:?DIR}; port=${3:-55432}
+cmd=${1:?start|stop}; dir=${2:?DIR}; port=${3:-}
 
 pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 as_pg() {
@@ -25,8 +26,18 @@ case "$cmd" in
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       as_pg "'$bin/initdb' -D '$dir/data' -A trust -U evoucher --no-locale -E UTF8" >/dev/null
     fi
-    if ! as_pg "'$bin/pg_ctl' -D '$dir/data' status" >/dev/null 2>&1; then
-      as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null
+    if [ -f "$dir/port" ] && as_pg "'$bin/pg_ctl' -D '$dir/data' status" >/dev/null 2>&1; then
+      port=$(cat "$dir/port")
+    else
+      if [ -z "$port" ]; then
+        port=55432
+        while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+      fi
+      if ! as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null; then
+        tail -20 "$dir/log" >&2
+        exit 1
+      fi
+      echo "$port" > "$dir/port"
     fi
     echo "postgres://evoucher@127.0.0.1:$port/postgres"
     ;;

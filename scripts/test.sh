@@ -48,7 +48,7 @@ cargo test --workspace
 
 step "server tests again on PostgreSQL (Debian package, a throwaway cluster on loopback)"
 pgdir=$(mktemp -d /tmp/evoucher-pg.XXXXXX)
-pg_url=$(scripts/pg.sh start "$pgdir" "${EVOUCHER_PG_PORT:-55432}")
+pg_url=$(scripts/pg.sh start "$pgdir" ${EVOUCHER_PG_PORT:-})
 trap 'scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
 EVOUCHER_TEST_POSTGRES="$pg_url" cargo test -p evoucher-server
 EVOUCHER_TEST_POSTGRES="$pg_url" cargo test -p evoucher --test cli server_
