@@ -13,11 +13,19 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cd rust-core/fuzz
 mkdir -p "corpus/$target"
-# Seed the corpus: voucher texts for decode, small voucher PNGs for scan_frame.
+# Seed the corpus: voucher texts for decode, small voucher PNGs for scan_frame, small rosters.
 python3 - "$target" <<'PY'
 import base64, json, pathlib, hashlib, sys
 target = sys.argv[1]
-for p in sorted(pathlib.Path("../../test-vectors/vouchers").glob("*.json"))[:20]:
+rosters = [
+    "beneficiary_id,name,amount,items\nB-1,Amina,2500,\nB-2,\"Otieno, Peter\",,RICE:10:kg;OIL:2\n",
+    "\ufeffid,name\nX-001,Jos\u00e9 \u00d1\u00fa\u00f1ez\n",
+    "id,amount\nB-1,0\n",
+]
+for r in rosters if target == "roster" else []:
+    data = r.encode()
+    (pathlib.Path("corpus") / target / hashlib.sha256(data).hexdigest()[:16]).write_bytes(data)
+for p in [] if target == "roster" else sorted(pathlib.Path("../../test-vectors/vouchers").glob("*.json"))[:20]:
     stages = json.loads(p.read_text())["stages"]
     if target == "decode":
         data = stages["text"].encode()

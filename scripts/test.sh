@@ -82,6 +82,7 @@ if [ "$fuzz_secs" != "0" ]; then
   step "fuzz (${fuzz_secs}s per target)"
   scripts/fuzz.sh "$fuzz_secs" decode
   scripts/fuzz.sh "$fuzz_secs" scan_frame
+  scripts/fuzz.sh "$fuzz_secs" roster
 fi
 
 step "all tests passed"

@@ -97,22 +97,9 @@ pub fn print_json(v: &serde_json::Value) {
 
 /// `CODE:QTY[:UNIT]`.
 pub fn parse_item(s: &str) -> Result<Item, CliError> {
-    let mut parts = s.trim().splitn(3, ':');
-    let code = parts.next().unwrap_or_default().trim();
-    let qty = parts
-        .next()
-        .ok_or_else(|| usage(format!("item {s:?}: expected CODE:QTY[:UNIT]")))?;
-    let quantity = qty
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| usage(format!("item {s:?}: quantity is not a whole number")))?;
-    Ok(Item {
-        code: code.to_owned(),
-        quantity,
-        unit: parts
-            .next()
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty()),
-        description: None,
+    evoucher_core::roster::parse_item(s).ok_or_else(|| {
+        usage(format!(
+            "item {s:?}: expected CODE:QTY[:UNIT] with a whole quantity above 0"
+        ))
     })
 }

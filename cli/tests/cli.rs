@@ -382,7 +382,12 @@ fn batch_issue_writes_pngs_and_index_and_bad_rows_change_nothing() {
     args.extend_from_slice(ISSUE);
     let o = run(&args);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("row 3"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 3: items"), "{err}");
+    assert!(
+        !err.contains("RICE:x"),
+        "errors do not echo beneficiary data: {err}"
+    );
     assert!(!out2.exists(), "nothing may be written for a bad batch");
 }
 

@@ -32,6 +32,7 @@ pub mod jwt;
 pub mod keys;
 pub mod ledger;
 pub mod qr;
+pub mod roster;
 pub mod scan;
 pub mod sync;
 pub mod text;

@@ -131,3 +131,86 @@ proptest! {
         prop_assert_eq!(got.voucher, v);
     }
 }
+
+/// A roster row as a generator sees it: (id, name, amount, items).
+type GenRow = (
+    String,
+    Option<String>,
+    Option<u64>,
+    Vec<(String, u64, Option<String>)>,
+);
+
+fn roster_rows() -> impl Strategy<Value = Vec<GenRow>> {
+    let row = (
+        "[A-Za-z0-9-]{1,20}",
+        proptest::option::of("[A-Za-z ,\"'À-ÿ\u{0900}-\u{097f}]{1,40}"),
+        proptest::option::of(1u64..=i64::MAX as u64),
+        proptest::collection::vec(
+            (
+                "[A-Z]{1,8}",
+                1u64..1_000_000,
+                proptest::option::of("[a-z]{1,4}"),
+            ),
+            0..3,
+        ),
+    );
+    proptest::collection::vec(row, 1..30)
+}
+
+fn csv_cell(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any bytes: a roster or a typed error, never a panic; an error names a line and no cell.
+    #[test]
+    fn roster_random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Err(e) = evoucher_core::roster::parse(&bytes) {
+            let _ = (e.line(), e.to_string());
+        }
+    }
+
+    /// A roster written from rows (quoted, names with commas, quotes and other scripts, a BOM
+    /// or not) parses back to the same rows, in order, with their line numbers.
+    #[test]
+    fn roster_round_trips(rows in roster_rows(), bom in any::<bool>()) {
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<GenRow> = rows.into_iter().filter(|r| seen.insert(r.0.clone())).collect();
+        let mut csv = String::from(if bom { "\u{feff}" } else { "" });
+        csv.push_str("beneficiary_id,name,amount,items\n");
+        for (id, name, amount, items) in &rows {
+            let items: Vec<String> = items
+                .iter()
+                .map(|(c, q, u)| match u {
+                    Some(u) => format!("{c}:{q}:{u}"),
+                    None => format!("{c}:{q}"),
+                })
+                .collect();
+            csv.push_str(&format!(
+                "{},{},{},{}\n",
+                csv_cell(id),
+                name.as_deref().map(csv_cell).unwrap_or_default(),
+                amount.map(|a| a.to_string()).unwrap_or_default(),
+                items.join(";")
+            ));
+        }
+        let parsed = evoucher_core::roster::parse(csv.as_bytes()).unwrap();
+        prop_assert_eq!(parsed.len(), rows.len());
+        for (i, (p, (id, name, amount, items))) in parsed.iter().zip(&rows).enumerate() {
+            prop_assert_eq!(p.line, i as u64 + 2);
+            prop_assert_eq!(&p.id, id);
+            prop_assert_eq!(p.name.as_deref(), name.as_deref().map(str::trim).filter(|n| !n.is_empty()));
+            prop_assert_eq!(p.amount, *amount);
+            let got: Vec<(String, u64, Option<String>)> = p
+                .items
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|it| (it.code, it.quantity, it.unit))
+                .collect();
+            prop_assert_eq!(&got, items);
+        }
+    }
+}

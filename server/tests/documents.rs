@@ -68,6 +68,10 @@ async fn csv_import_is_checked_whole_and_idempotent() {
         ("beneficiary_id,amount\nB-1,-5\n", "line 2"),
         ("beneficiary_id\n,\n", "line 2"),
         ("beneficiary_id\n", "no rows"),
+        (
+            "beneficiary_id,items\nB-1,RICE:1\n",
+            "line 2: items are set by the program",
+        ),
     ] {
         let (st, j) = csv(&s, body, "text/csv", Some(ADMIN)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {j}");

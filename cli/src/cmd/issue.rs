@@ -178,56 +178,19 @@ fn single(t: &Template, key: &IssuerKey, ben: &str) -> Result<Outcome, CliError>
     Ok(Outcome::Ok)
 }
 
-#[derive(serde::Deserialize)]
-struct Row {
-    beneficiary_id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    amount: Option<String>,
-    #[serde(default)]
-    items: Option<String>,
-}
-
 fn batch(t: &Template, key: &IssuerKey, csv_path: &Path, dir: &Path) -> Result<Outcome, CliError> {
-    // Validate and encode every row first: a bad row changes nothing on disk.
-    let mut rdr = csv::Reader::from_path(csv_path)
+    // Validate and encode every row first: a bad row changes nothing on disk. The roster
+    // format and its checks are evoucher-core's (shared with the server's CSV import).
+    let bytes =
+        std::fs::read(csv_path).map_err(io_err(format!("reading {}", csv_path.display())))?;
+    let rows = evoucher_core::roster::parse(&bytes)
         .map_err(|e| usage(format!("CSV {}: {e}", csv_path.display())))?;
-    let mut vouchers = Vec::new();
-    for (i, row) in rdr.deserialize::<Row>().enumerate() {
-        let line = i + 2;
-        let row = row.map_err(|e| usage(format!("CSV row {line}: {e}")))?;
-        let empty = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let amount = empty(&row.amount)
-            .map(|s| {
-                s.parse::<u64>().map_err(|_| {
-                    usage(format!(
-                        "CSV row {line}: amount is not a whole number of minor units"
-                    ))
-                })
-            })
-            .transpose()?;
-        let items = empty(&row.items)
-            .map(|s| s.split(';').map(parse_item).collect::<Result<Vec<_>, _>>())
-            .transpose()
-            .map_err(|e| usage(format!("CSV row {line}: {e}")))?;
+    let mut vouchers = Vec::with_capacity(rows.len());
+    for row in rows {
         let v = t
-            .build(
-                row.beneficiary_id.trim(),
-                empty(&row.name).as_deref(),
-                amount,
-                items,
-            )
-            .map_err(|e| usage(format!("CSV row {line}: {e}")))?;
+            .build(&row.id, row.name.as_deref(), row.amount, row.items)
+            .map_err(|e| usage(format!("CSV {} line {}: {e}", csv_path.display(), row.line)))?;
         vouchers.push(v);
-    }
-    if vouchers.is_empty() {
-        return Err(usage(format!("CSV {} has no rows", csv_path.display())));
     }
     std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
     let bar = indicatif::ProgressBar::new(vouchers.len() as u64);

@@ -1,16 +1,18 @@
 //! Beneficiaries imported from CSV into a program (the registry's export), ready for issuance.
 //!
-//! `POST /api/v1/programs/{id}/beneficiaries` with a `text/csv` body: a header row naming
-//! `beneficiary_id` (or `id`), and optionally `name` and `amount` (minor units, overriding the
-//! program's default). Every row is checked first; one bad row refuses the whole file with its
-//! line number (never its content) and nothing is stored. A beneficiary already imported is
-//! updated, so importing the same file twice changes nothing.
+//! `POST /api/v1/programs/{id}/beneficiaries` with a `text/csv` body (evoucher-core's roster
+//! format): a header row naming `beneficiary_id` (or `id`), and optionally `name` and `amount`
+//! (minor units, overriding the program's default). Every row is checked first; one bad row
+//! refuses the whole file with its line number (never its content) and nothing is stored. A
+//! beneficiary already imported is updated, so importing the same file twice changes nothing.
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
 use sqlx::Row;
+
+use evoucher_core::roster::{self, RosterRow};
 
 use super::{placeholders, require_admin};
 use crate::error::ApiBytes;
@@ -26,83 +28,15 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// One checked row.
-pub struct Imported {
-    pub id: String,
-    pub name: Option<String>,
-    pub amount: Option<i64>,
-}
-
-fn bad(m: String) -> ApiError {
-    ApiError::BadRequest(m)
-}
-
-/// Parse and check a beneficiary CSV. Errors name the line and column, never the value.
-pub fn parse_csv(body: &[u8]) -> Result<Vec<Imported>, ApiError> {
-    // Spreadsheets often save UTF-8 with a byte-order mark.
-    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(body);
-    let headers = r
-        .headers()
-        .map_err(|_| bad("line 1: not a CSV header row (UTF-8, comma-separated)".into()))?
-        .clone();
-    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h));
-    let id_col = col(&["beneficiary_id", "id"])
-        .ok_or_else(|| bad("line 1: a beneficiary_id column is required".into()))?;
-    let name_col = col(&["name"]);
-    let amount_col = col(&["amount"]);
-    let mut rows = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            bad(format!("line {line}: not a well-formed CSV row"))
-        })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        let id = rec.get(id_col).unwrap_or("").to_owned();
-        if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
-            return Err(bad(format!(
-                "line {line}: beneficiary_id must be 1 to 64 characters"
-            )));
-        }
-        if !seen.insert(id.clone()) {
-            return Err(bad(format!(
-                "line {line}: beneficiary_id repeats an earlier row"
-            )));
-        }
-        let name = name_col
-            .and_then(|c| rec.get(c))
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
-        if name
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
-        {
-            return Err(bad(format!(
-                "line {line}: name must be at most 200 characters"
-            )));
-        }
-        let amount = match amount_col
-            .and_then(|c| rec.get(c))
-            .filter(|a| !a.is_empty())
-        {
-            None => None,
-            Some(a) => match a.parse::<i64>() {
-                Ok(v) if v > 0 => Some(v),
-                _ => {
-                    return Err(bad(format!(
-                        "line {line}: amount must be a positive whole number of minor units"
-                    )))
-                }
-            },
-        };
-        rows.push(Imported { id, name, amount });
-    }
-    if rows.is_empty() {
-        return Err(bad("the CSV has no rows".into()));
+/// Parse and check a roster (evoucher-core's parser, shared with `evoucher issue --csv`).
+/// Items come from the program, not from the roster.
+pub fn parse_csv(body: &[u8]) -> Result<Vec<RosterRow>, ApiError> {
+    let rows = roster::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Some(r) = rows.iter().find(|r| r.items.is_some()) {
+        return Err(ApiError::BadRequest(format!(
+            "line {}: items are set by the program, not per beneficiary",
+            r.line
+        )));
     }
     Ok(rows)
 }
@@ -161,7 +95,7 @@ async fn import(
                 .bind(program.clone())
                 .bind(r.id.clone())
                 .bind(r.name.clone())
-                .bind(r.amount)
+                .bind(r.amount.map(|a| a as i64))
                 .bind(t);
         }
         q.execute(&mut *tx).await?;
