@@ -181,7 +181,14 @@ async fn rotate(
     require_admin(&headers, &s)?;
     let t = now();
     let mut tx = s.db.begin().await?;
-    if sqlx::query("SELECT 1 FROM programs WHERE id = $1")
+    // On PostgreSQL the program row is locked: two rotations at once must not leave two
+    // current keys.
+    let sql = if s.postgres {
+        "SELECT 1 FROM programs WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT 1 FROM programs WHERE id = $1"
+    };
+    if sqlx::query(sql)
         .bind(&id)
         .fetch_optional(&mut *tx)
         .await?
@@ -239,7 +246,12 @@ async fn issue(
         return Err(bad("beneficiaries: 1 to 10,000 per request"));
     }
     let mut tx = s.db.begin().await?;
-    let p = sqlx::query("SELECT issuer, currency, amount, validity_days, partial, categories, items, providers FROM programs WHERE id = $1")
+    // On PostgreSQL the program row is locked for the issuance: two calls issuing to imported
+    // beneficiaries at once must not both issue to the same ones, and a rotation waits.
+    let p = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT issuer, currency, amount, validity_days, partial, categories, items, providers FROM programs WHERE id = $1{}",
+        if s.postgres { " FOR UPDATE" } else { "" }
+    )))
         .bind(&id)
         .fetch_optional(&mut *tx)
         .await?
@@ -415,6 +427,13 @@ async fn cancel(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&headers, &s)?;
     let mut tx = s.db.begin().await?;
+    if s.postgres {
+        // Feed numbers are handed out in commit order: a phone that has read up to N never
+        // misses a cancellation numbered N or below that committed later.
+        sqlx::query("LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+    }
     if sqlx::query("SELECT 1 FROM vouchers WHERE id = $1")
         .bind(&id)
         .fetch_optional(&mut *tx)
