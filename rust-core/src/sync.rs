@@ -115,18 +115,27 @@ impl SyncClient {
         Err(last)
     }
 
-    /// Enrol this device with a one-time code; the device key is the ledger's.
-    pub fn enrol(&self, code: &str, device_public: &str) -> Result<Enrolment, SyncError> {
-        let body = serde_json::json!({"code": code, "public_key": device_public});
-        let r = self.send(|| {
-            self.http
-                .post(format!("{}/api/v1/devices/enrol", self.base))
-                .json(&body)
-        })?;
+    /// [`send`](Self::send), then a 2xx answer's JSON body; any other answer is
+    /// [`SyncError::Status`] with its problem detail.
+    fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        build: impl Fn() -> reqwest::blocking::RequestBuilder,
+    ) -> Result<T, SyncError> {
+        let r = self.send(build)?;
         if !r.status().is_success() {
             return Err(SyncError::Status(r.status().as_u16(), problem(r)));
         }
         r.json().map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// Enrol this device with a one-time code; the device key is the ledger's.
+    pub fn enrol(&self, code: &str, device_public: &str) -> Result<Enrolment, SyncError> {
+        let body = serde_json::json!({"code": code, "public_key": device_public});
+        self.send_json(|| {
+            self.http
+                .post(format!("{}/api/v1/devices/enrol", self.base))
+                .json(&body)
+        })
     }
 
     /// Pull the trust list (into `trust_path`, atomically) and revocations, then push the
@@ -173,11 +182,7 @@ impl SyncClient {
                 "{}/api/v1/revocations?since={}",
                 self.base, state.revocations_cursor
             );
-            let r = self.send(|| self.http.get(&url))?;
-            if !r.status().is_success() {
-                return Err(SyncError::Status(r.status().as_u16(), problem(r)));
-            }
-            let v: serde_json::Value = r.json().map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let v: serde_json::Value = self.send_json(|| self.http.get(&url))?;
             let list = v["revocations"].as_array().cloned().unwrap_or_default();
             let ids: Vec<(VoucherId, i64)> = list
                 .iter()
@@ -208,15 +213,11 @@ impl SyncClient {
                 break;
             }
             let body = serde_json::json!({ "entries": batch });
-            let r = self.send(|| {
+            let v: serde_json::Value = self.send_json(|| {
                 self.http
                     .post(format!("{}/api/v1/sync/redemptions", self.base))
                     .json(&body)
             })?;
-            if !r.status().is_success() {
-                return Err(SyncError::Status(r.status().as_u16(), problem(r)));
-            }
-            let v: serde_json::Value = r.json().map_err(|e| SyncError::Protocol(e.to_string()))?;
             let mut acked = Vec::new();
             for res in v["results"].as_array().cloned().unwrap_or_default() {
                 let id = res["id"].as_str().unwrap_or_default().to_owned();

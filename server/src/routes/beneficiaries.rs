@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use evoucher_core::roster::{self, RosterRow};
 
-use super::{placeholders, require_admin};
+use super::{require_admin, value_rows};
 use crate::error::ApiBytes;
 use crate::{now, ApiError, AppState};
 
@@ -81,13 +81,10 @@ async fn import(
     let before = count(&mut tx, &program).await?;
     let t = now();
     for part in rows.chunks(200) {
-        let values: Vec<String> = (0..part.len())
-            .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
-            .collect();
         let sql = format!(
             "INSERT INTO beneficiaries (program_id, id, name, amount, imported_at) VALUES {} \
              ON CONFLICT (program_id, id) DO UPDATE SET name = excluded.name, amount = excluded.amount",
-            values.join(", ")
+            value_rows(part.len(), 5)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in part {

@@ -88,8 +88,10 @@ fn file(body: Vec<u8>, mime: &'static str, name: &str) -> Response {
     r
 }
 
-/// A cancelled voucher is not printed or sent again.
-fn live(v: Stored) -> Result<Stored, ApiError> {
+/// A voucher to print or send, for an admin: a cancelled voucher is not printed or sent again.
+async fn printable(s: &AppState, headers: &HeaderMap, id: &str) -> Result<Stored, ApiError> {
+    require_admin(headers, s)?;
+    let v = find(s, id).await?;
     if v.cancelled {
         Err(ApiError::Conflict("the voucher was cancelled".into()))
     } else {
@@ -102,8 +104,7 @@ async fn png(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&headers, &s)?;
-    let v = live(find(&s, &id).await?)?;
+    let v = printable(&s, &headers, &id).await?;
     let text = v.text.clone();
     let png = off_runtime(move || {
         evoucher_core::qr::symbol(&text)
@@ -144,8 +145,7 @@ async fn one_pdf(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&headers, &s)?;
-    let v = live(find(&s, &id).await?)?;
+    let v = printable(&s, &headers, &id).await?;
     let name = format!("voucher-{}.pdf", v.id);
     let bytes = letters(vec![v]).await?;
     Ok(file(bytes, "application/pdf", &name))

@@ -42,3 +42,29 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The `VALUES` list of a multi-row `INSERT`: `rows` rows of `cols` placeholders each.
+pub fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(i * cols + 1, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// On PostgreSQL, lock `table` for the rest of the transaction against other writers
+/// (`SHARE ROW EXCLUSIVE`: reads go on). SQLite needs nothing: its one connection already
+/// serialises writers.
+pub async fn lock_for_writes(
+    tx: &mut sqlx::AnyConnection,
+    s: &AppState,
+    table: &'static str,
+) -> Result<(), ApiError> {
+    if s.postgres {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"
+        )))
+        .execute(tx)
+        .await?;
+    }
+    Ok(())
+}

@@ -12,7 +12,7 @@ use evoucher_core::voucher::{VoucherBuilder, VoucherId};
 use serde::Deserialize;
 use sqlx::Row;
 
-use super::{placeholders, require_admin};
+use super::{lock_for_writes, require_admin, value_rows};
 use crate::{now, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -337,12 +337,9 @@ async fn issue(
         out.push((v.id.to_hex(), b.id.clone(), text));
     }
     for part in out.chunks(500) {
-        let values: Vec<String> = (0..part.len())
-            .map(|i| format!("({})", placeholders(i * 7 + 1, 7)))
-            .collect();
         let sql = format!(
             "INSERT INTO vouchers (id, program_id, kid, beneficiary_id, text, exp, issued_at) VALUES {}",
-            values.join(", ")
+            value_rows(part.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (vid, bid, text) in part {
@@ -427,13 +424,9 @@ async fn cancel(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&headers, &s)?;
     let mut tx = s.db.begin().await?;
-    if s.postgres {
-        // Feed numbers are handed out in commit order: a phone that has read up to N never
-        // misses a cancellation numbered N or below that committed later.
-        sqlx::query("LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-    }
+    // Feed numbers are handed out in commit order: a phone that has read up to N never misses
+    // a cancellation numbered N or below that committed later.
+    lock_for_writes(&mut tx, &s, "revocations").await?;
     if sqlx::query("SELECT 1 FROM vouchers WHERE id = $1")
         .bind(&id)
         .fetch_optional(&mut *tx)

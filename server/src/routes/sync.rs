@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::devices::device_from;
-use super::placeholders;
+use super::{lock_for_writes, placeholders, value_rows};
 use crate::error::ApiJson;
 use crate::{now, ApiError, AppState};
 
@@ -158,11 +158,7 @@ async fn push(
     // it, and the device sends it again. On PostgreSQL, pushes from different devices are
     // serialised on the redemptions table so two of them cannot both accept the same voucher.
     let mut tx = s.db.begin().await?;
-    if s.postgres {
-        sqlx::query("LOCK TABLE redemptions IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-    }
+    lock_for_writes(&mut tx, &s, "redemptions").await?;
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let sql = format!(
         "SELECT id, device_id, status, conflict_with FROM redemptions WHERE id IN ({})",
@@ -297,12 +293,9 @@ async fn push(
 
     let received = now();
     for part in rows.chunks(100) {
-        let values: Vec<String> = (0..part.len())
-            .map(|i| format!("({})", placeholders(i * 14 + 1, 14)))
-            .collect();
         let sql = format!(
             "INSERT INTO redemptions (id, device_id, seq, kind, voucher_id, voids, amount, currency, items, at, received_at, status, conflict_with, hash) VALUES {}",
-            values.join(", ")
+            value_rows(part.len(), 14)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in part {
