@@ -1053,6 +1053,58 @@ fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+#[test]
+fn serve_finishes_requests_in_flight_then_stops_after_its_grace_period() {
+    use std::io::{Read, Write};
+    let d = tmp("serve-grace");
+    let mut cmd = bin();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "3"])
+        .current_dir(&d)
+        .env("EVOUCHER_ADMIN_TOKEN", "grace-admin-token-0123456789")
+        .env("EVOUCHER_MASTER_KEY", "11".repeat(32));
+    let (mut child, addr) = spawn_serve(cmd);
+    let body =
+        r#"{"id":"p1","name":"P1","issuer":"https://p1.example","currency":"KES","amount":100}"#;
+    let head = format!(
+        "POST /api/v1/programs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer grace-admin-token-0123456789\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // Two requests in flight: one will finish its body after the signal, one never will.
+    let mut finishing = std::net::TcpStream::connect(&addr).unwrap();
+    finishing.write_all(head.as_bytes()).unwrap();
+    finishing.write_all(&body.as_bytes()[..10]).unwrap();
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled.write_all(head.as_bytes()).unwrap();
+    stalled.write_all(b"{").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let signalled = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The request in flight is still served after the signal.
+    finishing.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    finishing.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // The stalled one does not keep the server up past its grace period.
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("serve still running 30 s after SIGTERM with a 3 s grace period");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    assert!(signalled.elapsed() >= std::time::Duration::from_secs(3));
+    drop(stalled);
+}
+
 /// Start an `evoucher serve` command and wait for its `listening on` line; (child, addr).
 fn spawn_serve(mut cmd: Command) -> (std::process::Child, String) {
     use std::io::BufRead;

@@ -74,7 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::beneficiaries::router())
         .merge(routes::documents::router())
         .fallback(routes::health::no_such_endpoint)
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(routes::MAX_JSON))
         .with_state(state)
 }
 

@@ -24,7 +24,7 @@ async fn state(name: &str) -> AppState {
 }
 
 /// (method, path) of every `.route("PATH", method(handler))` in `src/routes/*.rs`, including
-/// chained `.get(…).post(…)`.
+/// chained `.get(…).post(…)` and those wrapped in `body_limit(…)`.
 fn routes_in_source() -> Vec<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
     let mut out = Vec::new();
@@ -47,7 +47,9 @@ fn routes_in_source() -> Vec<(String, String)> {
                 .0;
             let part = &part[..end];
             let path = part.split('"').nth(1).unwrap().to_owned();
-            let rest = part.split_once(',').unwrap().1;
+            let rest = part.split_once(',').unwrap().1.trim_start();
+            // A route wrapped in its body limit: `body_limit(post(handler), MAX)`.
+            let rest = rest.strip_prefix("body_limit(").unwrap_or(rest);
             // Up to the end of this route call: methods are `get(`, `post(`, … before `.route(`.
             for m in ["get", "post", "put", "patch", "delete"] {
                 let call = format!("{m}(");

@@ -19,7 +19,12 @@ pub struct Args {
     /// `evoucher-master.key`, made with mode 0600 if missing). EVOUCHER_MASTER_KEY overrides.
     #[arg(long)]
     master_key_file: Option<PathBuf>,
-    /// TOML file with any of: listen, database, admin_token_file, master_key_file.
+    /// Seconds that requests in flight get to finish after SIGTERM or Ctrl-C (default 30);
+    /// then the server stops anyway. A push cut off this way is rolled back whole and resent.
+    #[arg(long, env = "EVOUCHER_SHUTDOWN_GRACE", value_name = "SECS")]
+    shutdown_grace: Option<u64>,
+    /// TOML file with any of: listen, database, admin_token_file, master_key_file,
+    /// shutdown_grace.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -30,6 +35,7 @@ struct FileConfig {
     database: Option<String>,
     admin_token_file: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
+    shutdown_grace: Option<u64>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -83,6 +89,8 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         .database
         .or(file.database)
         .unwrap_or_else(|| "sqlite://evoucher-server.db".into());
+    let grace =
+        std::time::Duration::from_secs(a.shutdown_grace.or(file.shutdown_grace).unwrap_or(30));
     let admin_token = match a.admin_token {
         Some(t) => t,
         None => secret_file(
@@ -131,11 +139,27 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         println!("listening on http://{addr}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(io_err("serving"))?;
-        eprintln!("stopped");
+        let (stopping, stop) = tokio::sync::oneshot::channel::<()>();
+        let serving = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+            shutdown().await;
+            let _ = stopping.send(());
+        });
+        tokio::select! {
+            r = std::future::IntoFuture::into_future(serving) => {
+                r.map_err(io_err("serving"))?;
+                eprintln!("stopped");
+            }
+            _ = async {
+                if stop.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                // Every write is one transaction: what was cut off is rolled back whole.
+                eprintln!("stopped with requests still in flight after {}s", grace.as_secs());
+            }
+        }
         Ok(Outcome::Ok)
     })
 }

@@ -6,7 +6,7 @@
 //! refuses the whole file with its line number (never its content) and nothing is stored. A
 //! beneficiary already imported is updated, so importing the same file twice changes nothing.
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use evoucher_core::roster::{self, RosterRow};
 
-use super::{require_admin, value_rows};
+use super::{body_limit, require_admin, value_rows};
 use crate::error::ApiBytes;
 use crate::{now, ApiError, AppState};
 
@@ -24,7 +24,7 @@ pub const MAX_CSV: usize = 16 * 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/api/v1/programs/{id}/beneficiaries",
-        post(import).layer(DefaultBodyLimit::max(MAX_CSV)),
+        body_limit(post(import), MAX_CSV),
     )
 }
 

@@ -9,15 +9,21 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::require_admin;
+use super::{body_limit, require_admin, MAX_JSON};
 use crate::error::ApiJson;
 use crate::{now, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/providers", post(create_provider))
-        .route("/api/v1/providers/{id}/enrolment-codes", post(new_code))
-        .route("/api/v1/devices/enrol", post(enrol))
+        .route(
+            "/api/v1/providers",
+            body_limit(post(create_provider), MAX_JSON),
+        )
+        .route(
+            "/api/v1/providers/{id}/enrolment-codes",
+            body_limit(post(new_code), MAX_JSON),
+        )
+        .route("/api/v1/devices/enrol", body_limit(post(enrol), MAX_JSON))
 }
 
 pub fn hash_secret(s: &str) -> String {

@@ -9,9 +9,40 @@ pub mod revocations;
 pub mod sync;
 pub mod trust;
 
-use axum::http::HeaderMap;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use axum::routing::MethodRouter;
 
 use crate::{ApiError, AppState};
+
+/// The largest body an endpoint takes unless it says otherwise (JSON requests).
+pub const MAX_JSON: usize = 1024 * 1024;
+
+/// `route` taking bodies of at most `max` bytes. A request whose declared `Content-Length` is
+/// over it is answered 413 at once, before a byte of its body is read: a phone sending a body
+/// that will be refused learns it now rather than after uploading `max` bytes, and is not left
+/// writing into a closed connection. A body without a declared length is cut at `max` as it
+/// streams (413 as well).
+pub fn body_limit(route: MethodRouter<AppState>, max: usize) -> MethodRouter<AppState> {
+    route
+        .layer(DefaultBodyLimit::max(max))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                let declared = req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > max as u64) {
+                    let why = format!("the request body is over this endpoint's {max}-byte limit");
+                    return ApiError::Rejected(StatusCode::PAYLOAD_TOO_LARGE, why).into_response();
+                }
+                next.run(req).await
+            },
+        ))
+}
 
 /// Admin endpoints: `Authorization: Bearer <admin token>`, compared in constant time.
 pub fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {

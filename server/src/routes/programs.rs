@@ -12,15 +12,24 @@ use evoucher_core::voucher::{VoucherBuilder, VoucherId};
 use serde::Deserialize;
 use sqlx::Row;
 
-use super::{lock_for_writes, require_admin, value_rows};
+use super::{body_limit, lock_for_writes, require_admin, value_rows, MAX_JSON};
 use crate::{now, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/programs", post(create))
-        .route("/api/v1/programs/{id}/keys/rotate", post(rotate))
-        .route("/api/v1/programs/{id}/vouchers", post(issue))
-        .route("/api/v1/vouchers/{id}/cancel", post(cancel))
+        .route("/api/v1/programs", body_limit(post(create), MAX_JSON))
+        .route(
+            "/api/v1/programs/{id}/keys/rotate",
+            body_limit(post(rotate), MAX_JSON),
+        )
+        .route(
+            "/api/v1/programs/{id}/vouchers",
+            body_limit(post(issue), MAX_JSON),
+        )
+        .route(
+            "/api/v1/vouchers/{id}/cancel",
+            body_limit(post(cancel), MAX_JSON),
+        )
 }
 
 #[derive(Deserialize)]

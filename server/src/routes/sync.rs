@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::devices::device_from;
-use super::{lock_for_writes, placeholders, value_rows};
+use super::{body_limit, lock_for_writes, placeholders, value_rows};
 use crate::error::ApiJson;
 use crate::{now, ApiError, AppState};
 
@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/sync/redemptions",
-            post(push).layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES)),
+            body_limit(post(push), MAX_PUSH_BYTES),
         )
         .route("/api/v1/sync/status", get(status))
 }
