@@ -1069,14 +1069,36 @@ fn serve_finishes_requests_in_flight_then_stops_after_its_grace_period() {
         "POST /api/v1/programs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer grace-admin-token-0123456789\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    // Two requests in flight: one will finish its body after the signal, one never will.
-    let mut finishing = std::net::TcpStream::connect(&addr).unwrap();
+    // Two requests in flight: one will finish its body after the signal, one never will. Each
+    // connection first gets one whole answer, so the server has surely accepted it.
+    let accepted = || {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"\r\n\r\n") {
+            c.read_exact(&mut byte).unwrap();
+            seen.push(byte[0]);
+        }
+        let head = String::from_utf8(seen).unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        let len: usize = head
+            .split("content-length:")
+            .nth(1)
+            .and_then(|v| v.lines().next())
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap();
+        c.read_exact(&mut vec![0; len]).unwrap();
+        c
+    };
+    let mut finishing = accepted();
     finishing.write_all(head.as_bytes()).unwrap();
     finishing.write_all(&body.as_bytes()[..10]).unwrap();
-    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    let mut stalled = accepted();
     stalled.write_all(head.as_bytes()).unwrap();
     stalled.write_all(b"{").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let signalled = std::time::Instant::now();
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
