@@ -348,48 +348,44 @@ async fn an_oversized_body_is_refused_whether_declared_or_streamed() {
             16 * 1024 * 1024,
         ),
     ];
+    // POST `body` to `uri`, declaring `declared` as its length if given; the answer's status
+    // and content type.
+    let post = |uri: &str, ctype: &str, declared: Option<usize>, body: Body| {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .header(header::CONTENT_TYPE, ctype);
+        if let Some(n) = declared {
+            b = b.header(header::CONTENT_LENGTH, n.to_string());
+        }
+        let req = b.body(body).unwrap();
+        let s = s.clone();
+        async move {
+            let r = app(s).oneshot(req).await.unwrap();
+            let ctype = r.headers().get(header::CONTENT_TYPE).cloned();
+            (r.status(), ctype.unwrap().to_str().unwrap().to_owned())
+        }
+    };
+    let problem = (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "application/problem+json".to_owned(),
+    );
     for (uri, ctype, limit) in cases {
         // Declared: a Content-Length over the limit is answered before the body is read (the
         // small body sent here would otherwise be read and answered 400 or 401).
-        let req = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
-            .header(header::CONTENT_TYPE, ctype)
-            .header(header::CONTENT_LENGTH, (limit + 1).to_string())
-            .body(Body::from("{}"))
-            .unwrap();
-        let r = app(s.clone()).oneshot(req).await.unwrap();
-        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri} declared");
-        assert_eq!(
-            r.headers().get(header::CONTENT_TYPE).unwrap(),
-            "application/problem+json"
-        );
+        let r = post(uri, ctype, Some(limit + 1), Body::from("{}")).await;
+        assert_eq!(r, problem, "{uri} declared");
         // At the limit it is not refused for its size.
-        let req = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
-            .header(header::CONTENT_TYPE, ctype)
-            .header(header::CONTENT_LENGTH, limit.to_string())
-            .body(Body::from("{}"))
-            .unwrap();
-        let r = app(s.clone()).oneshot(req).await.unwrap();
-        assert_ne!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri} at limit");
+        let r = post(uri, ctype, Some(limit), Body::from("{}")).await;
+        assert_ne!(r.0, StatusCode::PAYLOAD_TOO_LARGE, "{uri} at limit");
         // Streamed without a length: cut at the limit as it arrives.
         let chunks = (0..=limit / 65536).map(|_| Ok::<_, std::io::Error>(vec![b' '; 65536]));
-        let req = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
-            .header(header::CONTENT_TYPE, ctype)
-            .body(Body::from_stream(futures_util::stream::iter(chunks)))
-            .unwrap();
-        let r = app(s.clone()).oneshot(req).await.unwrap();
-        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri} streamed");
+        let streamed = Body::from_stream(futures_util::stream::iter(chunks));
         assert_eq!(
-            r.headers().get(header::CONTENT_TYPE).unwrap(),
-            "application/problem+json"
+            post(uri, ctype, None, streamed).await,
+            problem,
+            "{uri} streamed"
         );
     }
     // Nothing was stored.
