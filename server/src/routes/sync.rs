@@ -89,32 +89,63 @@ fn check(e: &Entry, public: &[u8; 32], trust: &TrustStore) -> Checked {
     }
 }
 
-/// [`check`] every entry, spread over the machine's cores (signature checks dominate a push).
-fn check_all(entries: &[Entry], public: &[u8; 32], trust: &TrustStore) -> Vec<Checked> {
+/// [`check`] every entry but those in `skip` (stored already: they answer their stored
+/// status, so a push resent after a lost answer or a server restart is not checked again),
+/// spread over the machine's cores (signature checks dominate a push). One result per entry,
+/// in order; a check that panicked fails the whole push rather than shifting results onto
+/// other entries.
+fn check_all(
+    entries: &[Entry],
+    skip: &std::collections::HashSet<String>,
+    public: &[u8; 32],
+    trust: &TrustStore,
+) -> Result<Vec<Option<Checked>>, ApiError> {
+    let one = |e: &Entry| (!skip.contains(&e.id)).then(|| check(e, public, trust));
+    let todo = entries.len() - skip.len().min(entries.len());
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .min(entries.len().div_ceil(64).max(1));
+        .min(todo.div_ceil(64).max(1));
     if threads <= 1 {
-        return entries.iter().map(|e| check(e, public, trust)).collect();
+        return Ok(entries.iter().map(one).collect());
     }
     let chunk = entries.len().div_ceil(threads);
     std::thread::scope(|sc| {
         let parts: Vec<_> = entries
             .chunks(chunk)
-            .map(|c| {
-                sc.spawn(move || {
-                    c.iter()
-                        .map(|e| check(e, public, trust))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|c| sc.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
             .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut out = Vec::with_capacity(entries.len());
+        for h in parts {
+            out.extend(
+                h.join()
+                    .map_err(|_| ApiError::Internal("an entry check panicked".into()))?,
+            );
+        }
+        Ok(out)
     })
+}
+
+/// The ids of `entries` this device has stored already (read before the push's transaction;
+/// it only ever grows).
+async fn stored_ids(
+    s: &AppState,
+    device: &str,
+    entries: &[Entry],
+) -> Result<std::collections::HashSet<String>, ApiError> {
+    let sql = format!(
+        "SELECT id FROM redemptions WHERE device_id = $1 AND id IN ({})",
+        placeholders(2, entries.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device);
+    for e in entries {
+        q = q.bind(e.id.as_str());
+    }
+    let mut out = std::collections::HashSet::new();
+    for r in q.fetch_all(&s.db).await? {
+        out.insert(r.try_get::<String, _>("id")?);
+    }
+    Ok(out)
 }
 
 /// A redemption accepted earlier (or earlier in this push) that counts against its voucher.
@@ -147,11 +178,12 @@ async fn push(
     }
     let trust = all_keys(&s).await?;
     let entries = std::sync::Arc::new(p.entries);
+    let stored = stored_ids(&s, &device, &entries).await?;
     let checked = {
         let entries = entries.clone();
-        tokio::task::spawn_blocking(move || check_all(&entries, &public, &trust))
+        tokio::task::spawn_blocking(move || check_all(&entries, &stored, &public, &trust))
             .await
-            .map_err(|_| ApiError::Internal("entry checks failed".into()))?
+            .map_err(|_| ApiError::Internal("entry checks failed".into()))??
     };
 
     // One transaction per push: all of it is stored, or (server killed, database error) none of
@@ -262,6 +294,10 @@ async fn push(
             ));
             continue;
         }
+        // Redemptions are never deleted: an id stored before the checks is still stored now.
+        let c = c
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("an entry stored earlier is missing".into()))?;
         let reject = if e.seq != last_seq + 1 {
             Some(format!("expected seq {}", last_seq + 1))
         } else if hex::encode(&e.prev_hash) != last_hash {
