@@ -23,9 +23,12 @@ dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
 command -v nm >/dev/null || need_apt+=(binutils)
-# poppler renders the server's voucher letters (pdftoppm at 150 dpi) for the scanner to read back.
+# poppler renders the server's voucher letters (pdftoppm at 150 dpi) for the scanner to read back
+# and lists the fonts they embed (pdffonts).
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v psql >/dev/null || need_apt+=(postgresql)
+# Noto fonts: letters for names in other scripts (Cyrillic, Arabic, Ethiopic, Devanagari).
+[ -f /usr/share/fonts/truetype/noto/NotoSansEthiopic-Regular.ttf ] || need_apt+=(fonts-noto-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]} (apt-get)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

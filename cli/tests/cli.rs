@@ -1054,6 +1054,29 @@ fn serve_runs_on_embedded_defaults_and_stops_gracefully() {
 }
 
 #[test]
+fn serve_refuses_a_letter_font_it_cannot_use_before_it_starts() {
+    let d = tmp("serve-font");
+    std::fs::write(d.join("notes.ttf"), b"this is not a font").unwrap();
+    for (font, why) in [
+        ("missing.ttf", "cannot read it"),
+        ("notes.ttf", "not a TrueType or OpenType font"),
+    ] {
+        let o = bin()
+            .args(["serve", "--listen", "127.0.0.1:0", "--letter-font", font])
+            .current_dir(&d)
+            .env("EVOUCHER_ADMIN_TOKEN", "font-admin-token-0123456789")
+            .env("EVOUCHER_MASTER_KEY", "11".repeat(32))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("letter font {font}: {why}")), "{err}");
+        assert!(o.stdout.is_empty(), "it never listened");
+        assert!(!d.join("evoucher-server.db").exists(), "nothing was made");
+    }
+}
+
+#[test]
 fn serve_finishes_requests_in_flight_then_stops_after_its_grace_period() {
     use std::io::{Read, Write};
     let d = tmp("serve-grace");

@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod error;
+pub mod fonts;
 pub mod pdf;
 pub mod routes;
 pub mod seal;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub sealer: Arc<seal::Sealer>,
     /// The database is PostgreSQL (several connections: pushes take a table lock).
     pub postgres: bool,
+    /// Fonts for letter text beyond Windows-1252 (none: such text prints as `?`).
+    pub letter_fonts: fonts::LetterFonts,
 }
 
 impl AppState {
@@ -58,7 +61,16 @@ impl AppState {
             admin_token: Arc::new(cfg.admin_token.clone()),
             sealer: Arc::new(seal::Sealer::new(cfg.master_key)),
             postgres: cfg.database.starts_with("postgres"),
+            letter_fonts: fonts::LetterFonts::default(),
         })
+    }
+
+    /// The same state, printing letters with these fonts.
+    pub fn with_letter_fonts(self, letter_fonts: fonts::LetterFonts) -> Self {
+        AppState {
+            letter_fonts,
+            ..self
+        }
     }
 }
 

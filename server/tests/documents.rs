@@ -476,3 +476,102 @@ async fn concurrent_admin_calls_stay_consistent() {
     seqs.sort();
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
 }
+
+/// Debian's Noto fonts (fonts-noto-core, installed by scripts/test.sh), in fallback order.
+fn noto() -> evoucher_server::fonts::LetterFonts {
+    let dir = std::path::Path::new("/usr/share/fonts/truetype/noto");
+    let files: Vec<_> = ["Sans", "SansArabic", "SansEthiopic", "SansDevanagari"]
+        .iter()
+        .map(|f| dir.join(format!("Noto{f}-Regular.ttf")))
+        .collect();
+    evoucher_server::fonts::LetterFonts::load(&files)
+        .expect("fonts-noto-core is needed; scripts/test.sh installs it")
+}
+
+const NAMES: [&str; 5] = [
+    "Алексей Петров",
+    "Ελένη Παπαδοπούλου",
+    "محمد علي",
+    "አበበ በቀለ",
+    "सीता देवी",
+];
+
+#[tokio::test]
+async fn names_in_other_scripts_print_with_the_configured_fonts() {
+    let (plain, dir) = state("scripts").await;
+    let s = plain.clone().with_letter_fonts(noto());
+    let rows: String = NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("S-{i},{n}\n"))
+        .collect();
+    let body = format!("beneficiary_id,name\n{rows}");
+    assert_eq!(
+        csv(&s, &body, "text/csv", Some(ADMIN)).await.0,
+        StatusCode::OK
+    );
+    let (st, _, j) = common::request(
+        &s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({"imported": true})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{j}");
+    let issued = j["vouchers"].as_array().unwrap().clone();
+    let uri = "/api/v1/programs/food/letters.pdf";
+    let (st, _, pdf) = common::request_raw(&s, "GET", uri, Some(ADMIN), None).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // The names come back out of the PDF as text (its ToUnicode maps), with nothing lost.
+    let text = text_of(&pdf, &dir);
+    assert!(!text.contains('?'), "{text}");
+    for name in [NAMES[0], NAMES[1], NAMES[3], NAMES[4]] {
+        assert!(text.contains(name), "{name} not in:\n{text}");
+    }
+    // Arabic: shaped into joined forms, drawn right to left; every letter is there.
+    for c in NAMES[2].chars().filter(|c| !c.is_whitespace()) {
+        assert!(text.contains(c), "{c} not in:\n{text}");
+    }
+    // Four subsets embedded as CID TrueType fonts, not whole fonts: the five pages stay small.
+    let f = dir.join("fonts.pdf");
+    std::fs::write(&f, &pdf).unwrap();
+    let out = std::process::Command::new("pdffonts")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let fonts = String::from_utf8(out.stdout).unwrap();
+    // Columns: name, type, encoding, embedded, subset, ToUnicode, object.
+    let embedded: Vec<String> = fonts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| l.contains(" CID TrueType Identity-H yes yes yes "))
+        .collect();
+    assert_eq!(embedded.len(), 4, "{fonts}");
+    for name in [
+        "NotoSans-Regular",
+        "NotoSansArabic",
+        "NotoSansEthiopic",
+        "NotoSansDevanagari",
+    ] {
+        assert!(
+            embedded.iter().any(|l| l.contains(&format!("+{name}"))),
+            "{fonts}"
+        );
+    }
+    assert!(pdf.len() < 150_000, "{} bytes", pdf.len());
+
+    // Every page renders cleanly (render() fails on any poppler complaint) and its code scans.
+    let pages = render(&pdf, &dir);
+    assert_eq!(pages.len(), NAMES.len());
+    for (page, v) in pages.iter().zip(&issued) {
+        assert_eq!(scan_one(page), v["text"].as_str().unwrap());
+    }
+
+    // Without configured fonts the same letters print those names as '?' (still valid PDF).
+    let (_, _, pdf) = common::request_raw(&plain, "GET", uri, Some(ADMIN), None).await;
+    let text = text_of(&pdf, &dir);
+    assert!(text.contains("?????? ??????"), "{text}");
+    assert!(!text.contains(NAMES[0]));
+}

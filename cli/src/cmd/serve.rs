@@ -23,8 +23,18 @@ pub struct Args {
     /// then the server stops anyway. A push cut off this way is rolled back whole and resent.
     #[arg(long, env = "EVOUCHER_SHUTDOWN_GRACE", value_name = "SECS")]
     shutdown_grace: Option<u64>,
+    /// TrueType font for letter text Windows-1252 cannot show (Cyrillic, Arabic, Amharic, …);
+    /// repeat it for fallbacks, tried in order (`FILE#N` for face N of a collection).
+    /// Without one such text prints as `?` (the QR code always carries it exactly).
+    #[arg(
+        long = "letter-font",
+        value_name = "FILE",
+        env = "EVOUCHER_LETTER_FONTS",
+        value_delimiter = ','
+    )]
+    letter_fonts: Vec<PathBuf>,
     /// TOML file with any of: listen, database, admin_token_file, master_key_file,
-    /// shutdown_grace.
+    /// shutdown_grace, letter_fonts (a list of files).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -36,6 +46,8 @@ struct FileConfig {
     admin_token_file: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
     shutdown_grace: Option<u64>,
+    #[serde(default)]
+    letter_fonts: Vec<PathBuf>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -89,6 +101,13 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         .database
         .or(file.database)
         .unwrap_or_else(|| "sqlite://evoucher-server.db".into());
+    let letter_fonts = if a.letter_fonts.is_empty() {
+        file.letter_fonts
+    } else {
+        a.letter_fonts
+    };
+    let letter_fonts = evoucher_server::fonts::LetterFonts::load(&letter_fonts)
+        .map_err(|e| usage(e.to_string()))?;
     let grace =
         std::time::Duration::from_secs(a.shutdown_grace.or(file.shutdown_grace).unwrap_or(30));
     let admin_token = match a.admin_token {
@@ -131,7 +150,8 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     rt.block_on(async move {
         let state = AppState::new(&cfg)
             .await
-            .map_err(|e| usage(format!("database: {e:?}")))?;
+            .map_err(|e| usage(format!("database: {e:?}")))?
+            .with_letter_fonts(letter_fonts);
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(io_err(format!("binding {listen}")))?;

@@ -147,14 +147,16 @@ async fn one_pdf(
 ) -> Result<Response, ApiError> {
     let v = printable(&s, &headers, &id).await?;
     let name = format!("voucher-{}.pdf", v.id);
-    let bytes = letters(vec![v]).await?;
+    let bytes = letters(&s, vec![v]).await?;
     Ok(file(bytes, "application/pdf", &name))
 }
 
-/// A PDF of these vouchers' letters, one page each, rendered off the async runtime.
-async fn letters(list: Vec<Stored>) -> Result<Vec<u8>, ApiError> {
+/// A PDF of these vouchers' letters, one page each (text beyond Windows-1252 in the
+/// configured letter fonts), rendered off the async runtime.
+async fn letters(s: &AppState, list: Vec<Stored>) -> Result<Vec<u8>, ApiError> {
+    let fonts = s.letter_fonts.clone();
     off_runtime(move || {
-        let mut pdf = Pdf::new();
+        let mut pdf = Pdf::with_fonts(fonts);
         for v in &list {
             add_page(&mut pdf, v)?;
         }
@@ -219,7 +221,7 @@ async fn program_pdf(
         return Err(ApiError::NotFound("no live vouchers in this range"));
     }
     let list: Vec<Stored> = rows.iter().map(stored).collect::<Result<_, _>>()?;
-    let bytes = letters(list).await?;
+    let bytes = letters(&s, list).await?;
     let mut r = file(
         bytes,
         "application/pdf",
