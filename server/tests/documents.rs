@@ -55,6 +55,25 @@ async fn count(s: &AppState) -> i64 {
         .unwrap_or(-1)
 }
 
+/// Import this CSV into the program and issue to everyone imported; the issued vouchers.
+async fn import_and_issue(s: &AppState, rows: &str) -> Vec<Value> {
+    assert_eq!(
+        csv(s, rows, "text/csv", Some(ADMIN)).await.0,
+        StatusCode::OK
+    );
+    let (st, _, j) = common::request(
+        s,
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(ADMIN),
+        Some(json!({"imported": true})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{j}");
+    assert_eq!(j["remaining"], 0);
+    j["vouchers"].as_array().unwrap().clone()
+}
+
 const ROWS: &str = "beneficiary_id,name,amount\nB-003,José Ñúñez,\nB-001,Amina Wanjiru,200000\nB-002,\"Otieno, Peter\",\n";
 
 #[tokio::test]
@@ -189,21 +208,7 @@ fn scan_one(png: &[u8]) -> String {
 #[tokio::test]
 async fn vouchers_for_imported_beneficiaries_print_and_scan() {
     let (s, dir) = state("print").await;
-    assert_eq!(
-        csv(&s, ROWS, "text/csv", Some(ADMIN)).await.0,
-        StatusCode::OK
-    );
-    let (st, _, j) = common::request(
-        &s,
-        "POST",
-        "/api/v1/programs/food/vouchers",
-        Some(ADMIN),
-        Some(json!({"imported": true})),
-    )
-    .await;
-    assert_eq!(st, StatusCode::CREATED, "{j}");
-    assert_eq!(j["remaining"], 0);
-    let issued = j["vouchers"].as_array().unwrap().clone();
+    let issued = import_and_issue(&s, ROWS).await;
     let bens: Vec<&str> = issued
         .iter()
         .map(|v| v["beneficiary_id"].as_str().unwrap())
@@ -505,21 +510,7 @@ async fn names_in_other_scripts_print_with_the_configured_fonts() {
         .enumerate()
         .map(|(i, n)| format!("S-{i},{n}\n"))
         .collect();
-    let body = format!("beneficiary_id,name\n{rows}");
-    assert_eq!(
-        csv(&s, &body, "text/csv", Some(ADMIN)).await.0,
-        StatusCode::OK
-    );
-    let (st, _, j) = common::request(
-        &s,
-        "POST",
-        "/api/v1/programs/food/vouchers",
-        Some(ADMIN),
-        Some(json!({"imported": true})),
-    )
-    .await;
-    assert_eq!(st, StatusCode::CREATED, "{j}");
-    let issued = j["vouchers"].as_array().unwrap().clone();
+    let issued = import_and_issue(&s, &format!("beneficiary_id,name\n{rows}")).await;
     let uri = "/api/v1/programs/food/letters.pdf";
     let (st, _, pdf) = common::request_raw(&s, "GET", uri, Some(ADMIN), None).await;
     assert_eq!(st, StatusCode::OK);
