@@ -101,7 +101,12 @@ impl Pdf {
     /// recording the text it shows.
     fn cid(&mut self, font: usize, gid: u16, text: &str) -> u16 {
         if !self.embedded.contains_key(&font) {
-            let object = self.add(Vec::new());
+            // Replaced by the Type0 font when the document is finished; a valid font meanwhile,
+            // so the file stays well formed should the font be unusable by then.
+            let object = self.add(
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+                    .to_vec(),
+            );
             self.embedded.insert(
                 font,
                 Embedded {
