@@ -218,7 +218,12 @@ async fn push(
     let (mut last_seq, mut last_hash): (i64, String) =
         (d.try_get("last_seq")?, d.try_get("last_hash")?);
 
-    let mut vids: Vec<String> = entries.iter().map(|e| e.voucher_id.to_hex()).collect();
+    // The vouchers of the entries to judge (stored ones answer their stored status).
+    let mut vids: Vec<String> = entries
+        .iter()
+        .filter(|e| !known.contains_key(&e.id))
+        .map(|e| e.voucher_id.to_hex())
+        .collect();
     vids.sort();
     vids.dedup();
     let mut revoked = std::collections::HashMap::new();
