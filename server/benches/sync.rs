@@ -151,6 +151,7 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
     let now = evoucher_core::ledger_now();
     let per = n.div_ceil(devices);
     let mut phones = Vec::new();
+    let mut ledgers = Vec::new();
     for d in 0..devices {
         let path = dir.join(format!("phone-{d}.db"));
         let l = Ledger::open_with(
@@ -189,12 +190,13 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
             .map(|b| json!({ "entries": b }).to_string())
             .collect();
         phones.push((e["token"].as_str().unwrap().to_owned(), bodies));
+        ledgers.push((l, out.len()));
     }
 
     let pid = server.child.id();
     let cpu0 = cpu_seconds(pid);
     let t0 = Instant::now();
-    let accepted = push_all(&base, &phones);
+    let accepted = push_all(&base, &phones, "accepted");
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu0;
     let (rss, peak) = memory_mib(pid);
@@ -204,11 +206,41 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
     // stored status without being checked again.
     let t1 = Instant::now();
     assert_eq!(
-        push_all(&base, &phones),
+        push_all(&base, &phones, "accepted"),
         n,
         "resent entries answer accepted"
     );
     let resend = t1.elapsed().as_secs_f64();
+    // Two phones offline: every phone also redeems the next phone's vouchers, so each of
+    // these entries is judged against the redemption accepted before it: a conflict.
+    let conflicts = (devices > 1).then(|| {
+        let who = Redeemer {
+            provider: "SP-1",
+            category: None,
+            device: "phone",
+        };
+        let mut second = Vec::new();
+        for (d, (l, first)) in ledgers.iter().enumerate() {
+            let next = (d + 1) % devices;
+            for v in vouchers.iter().skip(next * per).take(per) {
+                let v = evoucher_core::verify(v["text"].as_str().unwrap(), &trust, now).unwrap();
+                l.redeem(&v, &who, &RedeemRequest::Whole, now).unwrap();
+            }
+            let out = l.outbox(2 * per).unwrap();
+            let bodies: Vec<String> = out[*first..]
+                .chunks(500)
+                .map(|b| json!({ "entries": b }).to_string())
+                .collect();
+            second.push((phones[d].0.clone(), bodies));
+        }
+        let t = Instant::now();
+        assert_eq!(
+            push_all(&base, &second, "conflict"),
+            n,
+            "every one a conflict"
+        );
+        t.elapsed().as_secs_f64()
+    });
     drop(server);
 
     // Peer: the same rows straight into the same database, 500 per transaction, no checks.
@@ -239,6 +271,14 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
         n as f64 / resend,
         secs / resend
     );
+    if let Some(c) = conflicts {
+        println!(
+            "  the same vouchers redeemed again on other phones: {:.2} s, {:.0} conflicts judged/s ({:.1}x the first push)",
+            c,
+            n as f64 / c,
+            secs / c
+        );
+    }
     println!(
         "  peer, bare batched INSERT of the same rows: {:.2} s, {:.0} rows/s; API/peer = {:.2}",
         peer,
@@ -257,8 +297,8 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
 }
 
 /// Every phone sends its pushes at once, one client thread each; how many entries were
-/// answered `accepted`.
-fn push_all(base: &str, phones: &[(String, Vec<String>)]) -> usize {
+/// answered `status`.
+fn push_all(base: &str, phones: &[(String, Vec<String>)], status: &str) -> usize {
     std::thread::scope(|s| {
         let handles: Vec<_> = phones
             .iter()
@@ -280,7 +320,7 @@ fn push_all(base: &str, phones: &[(String, Vec<String>)]) -> usize {
                             .as_array()
                             .unwrap()
                             .iter()
-                            .filter(|x| x["status"] == "accepted")
+                            .filter(|x| x["status"] == status)
                             .count();
                     }
                     ok
