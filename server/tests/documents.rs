@@ -39,8 +39,9 @@ async fn csv(s: &AppState, body: &str, ct: &str, token: Option<&str>) -> (Status
     (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
-async fn count(s: &AppState) -> i64 {
-    let (_, _, j) = common::request(
+/// Issue to every imported beneficiary not yet holding a voucher: the status and answer.
+async fn issue_imported(s: &AppState) -> (StatusCode, Value) {
+    let (st, _, j) = common::request(
         s,
         "POST",
         "/api/v1/programs/food/vouchers",
@@ -48,6 +49,11 @@ async fn count(s: &AppState) -> i64 {
         Some(json!({"imported": true})),
     )
     .await;
+    (st, j)
+}
+
+async fn count(s: &AppState) -> i64 {
+    let (_, j) = issue_imported(s).await;
     // Issuing drains the pending list; callers only use this on an empty program.
     j["vouchers"]
         .as_array()
@@ -61,14 +67,7 @@ async fn import_and_issue(s: &AppState, rows: &str) -> Vec<Value> {
         csv(s, rows, "text/csv", Some(ADMIN)).await.0,
         StatusCode::OK
     );
-    let (st, _, j) = common::request(
-        s,
-        "POST",
-        "/api/v1/programs/food/vouchers",
-        Some(ADMIN),
-        Some(json!({"imported": true})),
-    )
-    .await;
+    let (st, j) = issue_imported(s).await;
     assert_eq!(st, StatusCode::CREATED, "{j}");
     assert_eq!(j["remaining"], 0);
     j["vouchers"].as_array().unwrap().clone()
@@ -482,17 +481,6 @@ async fn concurrent_admin_calls_stay_consistent() {
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
 }
 
-/// Debian's Noto fonts (fonts-noto-core, installed by scripts/test.sh), in fallback order.
-fn noto() -> evoucher_server::fonts::LetterFonts {
-    let dir = std::path::Path::new("/usr/share/fonts/truetype/noto");
-    let files: Vec<_> = ["Sans", "SansArabic", "SansEthiopic", "SansDevanagari"]
-        .iter()
-        .map(|f| dir.join(format!("Noto{f}-Regular.ttf")))
-        .collect();
-    evoucher_server::fonts::LetterFonts::load(&files)
-        .expect("fonts-noto-core is needed; scripts/test.sh installs it")
-}
-
 const NAMES: [&str; 5] = [
     "Алексей Петров",
     "Ελένη Παπαδοπούλου",
@@ -504,7 +492,12 @@ const NAMES: [&str; 5] = [
 #[tokio::test]
 async fn names_in_other_scripts_print_with_the_configured_fonts() {
     let (plain, dir) = state("scripts").await;
-    let s = plain.clone().with_letter_fonts(noto());
+    let s = plain.clone().with_letter_fonts(common::noto(&[
+        "Sans",
+        "SansArabic",
+        "SansEthiopic",
+        "SansDevanagari",
+    ]));
     let rows: String = NAMES
         .iter()
         .enumerate()

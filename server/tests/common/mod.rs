@@ -92,3 +92,15 @@ pub async fn database(dir: &std::path::Path, name: &str) -> String {
         _ => format!("sqlite://{}", dir.join("server.db").display()),
     }
 }
+
+/// Debian's Noto fonts of these families (`"Sans"`, `"SansArabic"`, …; fonts-noto-core,
+/// installed by scripts/test.sh), in this fallback order.
+pub fn noto(families: &[&str]) -> evoucher_server::fonts::LetterFonts {
+    let dir = std::path::Path::new("/usr/share/fonts/truetype/noto");
+    let files: Vec<_> = families
+        .iter()
+        .map(|f| dir.join(format!("Noto{f}-Regular.ttf")))
+        .collect();
+    evoucher_server::fonts::LetterFonts::load(&files)
+        .expect("fonts-noto-core is needed; scripts/test.sh installs it")
+}
