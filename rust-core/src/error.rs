@@ -108,13 +108,15 @@ pub enum VerifyError {
     Kid(&'static str),
     #[error("key id {kid} is not in the trust store")]
     KidUnknown { kid: String },
+    #[error("key id {kid} is in the trust store but not trusted: {reason}")]
+    KidUntrusted { kid: String, reason: String },
     #[error("signature does not verify")]
     Signature,
     #[error("claims refused: {0}")]
     Claims(#[from] ClaimsError),
-    #[error("voucher is not valid before {nbf} (now {now})")]
+    #[error("voucher is not valid before {} (now {})", crate::time::rfc3339(*nbf), crate::time::rfc3339(*now))]
     NotYetValid { nbf: i64, now: i64 },
-    #[error("voucher expired at {exp} (now {now})")]
+    #[error("voucher expired at {} (now {})", crate::time::rfc3339(*exp), crate::time::rfc3339(*now))]
     Expired { exp: i64, now: i64 },
 }
 
@@ -129,7 +131,9 @@ impl VerifyError {
             VerifyError::Cose(_) => Stage::Cose,
             VerifyError::Jws(_) => Stage::Jws,
             VerifyError::Alg(_) => Stage::Alg,
-            VerifyError::Kid(_) | VerifyError::KidUnknown { .. } => Stage::Kid,
+            VerifyError::Kid(_)
+            | VerifyError::KidUnknown { .. }
+            | VerifyError::KidUntrusted { .. } => Stage::Kid,
             VerifyError::Signature => Stage::Signature,
             VerifyError::Claims(_) => Stage::Claims,
             VerifyError::NotYetValid { .. } => Stage::NotYetValid,
@@ -170,6 +174,10 @@ pub enum KeyError {
     Member(&'static str),
     #[error("key type is not supported: {0}")]
     Unsupported(String),
+    #[error("alg {0:?} is not one evoucher verifies with this key type")]
+    Alg(String),
+    #[error("no key of the JWKS can be used: {0}")]
+    NoUsableKey(String),
     #[error("public key is not a valid Ed25519 point, or has small order")]
     BadPoint,
     #[error("kid does not match the key (expected {expected})")]

@@ -9,22 +9,11 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::keys::Source;
 use crate::trust::TrustStore;
 
 /// Responses larger than this are refused.
 pub const MAX_JWKS_BYTES: u64 = 1024 * 1024;
-
-/// Where a cached trust store came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    pub url: String,
-    /// Seconds since the epoch.
-    pub fetched_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {

@@ -13,114 +13,10 @@ use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ClaimsError, KeyError, VerifyError};
-use crate::keys::Jwk;
+use crate::error::{ClaimsError, VerifyError};
+pub use crate::keys::{JwtKey, JwtKeyKind, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::trust::TrustStore;
 use crate::voucher::{currency_exponent, Amount, Beneficiary, RedemptionRule, Voucher, VoucherId};
-
-/// The public key types a JWT voucher may be signed with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwtKeyKind {
-    Rsa(rsa::RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-}
-
-/// A trusted key for JWT vouchers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwtKey {
-    pub kid: String,
-    pub kind: JwtKeyKind,
-    /// If set, only tokens with this `iss`.
-    pub iss: Option<String>,
-    /// The currency of `amount` for this issuer.
-    pub currency: Option<String>,
-}
-
-/// Smallest RSA modulus accepted.
-pub const MIN_RSA_BITS: usize = 2048;
-/// Largest RSA modulus accepted (bounds verification cost).
-pub const MAX_RSA_BITS: usize = 8192;
-
-fn b64(s: &str, member: &'static str) -> Result<Vec<u8>, KeyError> {
-    B64.decode(s).map_err(|_| KeyError::Member(member))
-}
-
-impl JwtKey {
-    /// Read an RSA or EC P-256 public JWK. A JWK with `d` is refused.
-    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        if jwk.d.is_some() {
-            return Err(KeyError::PrivateInTrustStore);
-        }
-        let kid = jwk
-            .kid
-            .clone()
-            .filter(|k| !k.is_empty())
-            .ok_or(KeyError::Member("kid"))?;
-        let kind = match jwk.kty.as_str() {
-            "RSA" => {
-                use rsa::traits::PublicKeyParts;
-                let n = rsa::BigUint::from_bytes_be(&b64(
-                    jwk.n.as_deref().ok_or(KeyError::Member("n"))?,
-                    "n",
-                )?);
-                let e = rsa::BigUint::from_bytes_be(&b64(
-                    jwk.e.as_deref().ok_or(KeyError::Member("e"))?,
-                    "e",
-                )?);
-                let key = rsa::RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
-                    .map_err(|_| KeyError::Member("n"))?;
-                if key.n().bits() < MIN_RSA_BITS {
-                    return Err(KeyError::Unsupported(format!(
-                        "RSA key of {} bits (at least {MIN_RSA_BITS})",
-                        key.n().bits()
-                    )));
-                }
-                if let Some(alg) = &jwk.alg {
-                    if alg != "RS256" && alg != "PS256" {
-                        return Err(KeyError::Member("alg"));
-                    }
-                }
-                JwtKeyKind::Rsa(key)
-            }
-            "EC" => {
-                if jwk.crv.as_deref() != Some("P-256") {
-                    return Err(KeyError::Unsupported(format!(
-                        "EC curve {}",
-                        jwk.crv.as_deref().unwrap_or("-")
-                    )));
-                }
-                let x = b64(jwk.x.as_deref().ok_or(KeyError::Member("x"))?, "x")?;
-                let y = b64(jwk.y.as_deref().ok_or(KeyError::Member("y"))?, "y")?;
-                if x.len() != 32 || y.len() != 32 {
-                    return Err(KeyError::Member("x"));
-                }
-                let mut sec1 = Vec::with_capacity(65);
-                sec1.push(0x04);
-                sec1.extend_from_slice(&x);
-                sec1.extend_from_slice(&y);
-                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                    .map_err(|_| KeyError::BadPoint)?;
-                if let Some(alg) = &jwk.alg {
-                    if alg != "ES256" {
-                        return Err(KeyError::Member("alg"));
-                    }
-                }
-                JwtKeyKind::P256(key)
-            }
-            other => return Err(KeyError::Unsupported(format!("kty={other}"))),
-        };
-        if let Some(c) = &jwk.currency {
-            if !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) {
-                return Err(KeyError::Member("currency"));
-            }
-        }
-        Ok(JwtKey {
-            kid,
-            kind,
-            iss: jwk.iss.clone(),
-            currency: jwk.currency.clone(),
-        })
-    }
-}
 
 /// The algorithms accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,12 +164,8 @@ pub struct Header2 {
 }
 
 /// Verify an OpenG2P JWT voucher. Returns the voucher, the key's kid and its currency.
-pub fn verify(
-    text: &str,
-    keys: &std::collections::BTreeMap<String, JwtKey>,
-    default_currency: Option<&str>,
-    now: i64,
-) -> Result<(Voucher, String), VerifyError> {
+pub fn verify(text: &str, trust: &TrustStore, now: i64) -> Result<(Voucher, String), VerifyError> {
+    let default_currency = trust.default_currency();
     let (jws, h) = decode(text)?;
     if h.crit {
         return Err(VerifyError::Jws(
@@ -286,9 +178,10 @@ pub fn verify(
         .as_deref()
         .filter(|k| !k.is_empty())
         .ok_or(VerifyError::Kid("missing"))?;
-    let key = keys.get(kid).ok_or_else(|| VerifyError::KidUnknown {
-        kid: kid.to_owned(),
-    })?;
+    let key = trust
+        .jwt_keys()
+        .get(kid)
+        .ok_or_else(|| crate::verify::unknown_kid(trust, kid))?;
     match (alg, &key.kind) {
         (JwsAlg::Rs256 | JwsAlg::Ps256, JwtKeyKind::Rsa(_))
         | (JwsAlg::Es256, JwtKeyKind::P256(_)) => {}
@@ -341,7 +234,7 @@ pub fn verify(
         categories: Vec::new(),
     };
     v.validate()?;
-    crate::verify::check_time(&v, now)?;
+    v.check_time(now)?;
     Ok((v, kid.to_owned()))
 }
 

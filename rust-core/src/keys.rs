@@ -10,7 +10,6 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
-use crate::trust::TrustedKey;
 
 /// A key id: the first 8 bytes of SHA-256 of the raw 32-byte Ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +40,15 @@ impl std::fmt::Debug for Kid {
 impl std::fmt::Display for Kid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_hex())
+    }
+}
+
+/// A key id as people and tools see it, one form everywhere: the base64url of an `EV1:` issuer
+/// key's 8-byte kid (as in its JWK), or a JWK kid as written (OpenG2P's UUIDs).
+pub fn kid_text(kid: &[u8]) -> String {
+    match std::str::from_utf8(kid) {
+        Ok(s) if kid.len() != 8 => s.to_owned(),
+        _ => B64.encode(kid),
     }
 }
 
@@ -77,6 +85,12 @@ pub struct Jwk {
     /// EC y coordinate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// Intended use (RFC 7517 §4.2): keys with `use` other than `sig` are not trusted.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+    /// Permitted operations (RFC 7517 §4.3): a key whose list lacks `verify` is not trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_ops: Option<Vec<String>>,
     /// evoucher extension: the ISO 4217 currency of amounts in JWT vouchers signed by this key
     /// (OpenG2P vouchers carry an amount without a currency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,7 +114,7 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
     /// Set on a JWKS cached by `evoucher trust fetch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evoucher_source: Option<crate::fetch::Source>,
+    pub evoucher_source: Option<Source>,
 }
 
 /// An issuer's private signing key.
@@ -244,7 +258,7 @@ pub(crate) fn check_okp(jwk: &Jwk) -> Result<(), KeyError> {
     }
     if let Some(alg) = &jwk.alg {
         if alg != "EdDSA" && alg != "Ed25519" {
-            return Err(KeyError::Member("alg"));
+            return Err(KeyError::Alg(alg.clone()));
         }
     }
     Ok(())
@@ -272,4 +286,172 @@ pub fn ed25519_verify_strict(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool
         return false;
     };
     key.verify_strict(msg, &sig).is_ok()
+}
+
+/// Where a cached trust store came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub url: String,
+    /// Seconds since the epoch.
+    pub fetched_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+/// A trusted issuer key with its optional restrictions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    pub kid: Kid,
+    pub key: VerifyingKey,
+    /// If set, only vouchers whose `iss` equals this are accepted under this key.
+    pub iss: Option<String>,
+    /// If set, only vouchers issued (`iat`) at or after this second.
+    pub nbf: Option<i64>,
+    /// If set, only vouchers issued (`iat`) before this second.
+    pub exp: Option<i64>,
+}
+
+impl TrustedKey {
+    /// Read one public Ed25519 JWK.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
+        check_okp(jwk)?;
+        if jwk.d.is_some() {
+            return Err(KeyError::PrivateInTrustStore);
+        }
+        let x = decode32(jwk.x.as_deref().ok_or(KeyError::Member("x"))?, "x")?;
+        let key = VerifyingKey::from_bytes(&x).map_err(|_| KeyError::BadPoint)?;
+        if key.is_weak() {
+            return Err(KeyError::BadPoint);
+        }
+        let kid = Kid::of(&x);
+        check_kid(jwk, &kid)?;
+        Ok(TrustedKey {
+            kid,
+            key,
+            iss: jwk.iss.clone(),
+            nbf: jwk.nbf,
+            exp: jwk.exp,
+        })
+    }
+
+    pub fn to_jwk(&self) -> Jwk {
+        use base64::Engine;
+        Jwk {
+            kty: "OKP".into(),
+            crv: Some("Ed25519".into()),
+            x: Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.as_bytes())),
+            kid: Some(self.kid.to_b64()),
+            alg: Some("EdDSA".into()),
+            iss: self.iss.clone(),
+            nbf: self.nbf,
+            exp: self.exp,
+            d: None,
+            ..Jwk::default()
+        }
+    }
+}
+
+/// The public key types a JWT voucher may be signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKeyKind {
+    Rsa(rsa::RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+}
+
+/// A trusted key for JWT vouchers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtKey {
+    pub kid: String,
+    pub kind: JwtKeyKind,
+    /// If set, only tokens with this `iss`.
+    pub iss: Option<String>,
+    /// The currency of `amount` for this issuer.
+    pub currency: Option<String>,
+}
+
+/// Smallest RSA modulus accepted.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted (bounds verification cost).
+pub const MAX_RSA_BITS: usize = 8192;
+
+fn b64(s: &str, member: &'static str) -> Result<Vec<u8>, KeyError> {
+    B64.decode(s).map_err(|_| KeyError::Member(member))
+}
+
+impl JwtKey {
+    /// Read an RSA or EC P-256 public JWK. A JWK with `d` is refused.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
+        if jwk.d.is_some() {
+            return Err(KeyError::PrivateInTrustStore);
+        }
+        let kid = jwk
+            .kid
+            .clone()
+            .filter(|k| !k.is_empty())
+            .ok_or(KeyError::Member("kid"))?;
+        let kind = match jwk.kty.as_str() {
+            "RSA" => {
+                use rsa::traits::PublicKeyParts;
+                let n = rsa::BigUint::from_bytes_be(&b64(
+                    jwk.n.as_deref().ok_or(KeyError::Member("n"))?,
+                    "n",
+                )?);
+                let e = rsa::BigUint::from_bytes_be(&b64(
+                    jwk.e.as_deref().ok_or(KeyError::Member("e"))?,
+                    "e",
+                )?);
+                let key = rsa::RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
+                    .map_err(|_| KeyError::Member("n"))?;
+                if key.n().bits() < MIN_RSA_BITS {
+                    return Err(KeyError::Unsupported(format!(
+                        "RSA key of {} bits (at least {MIN_RSA_BITS})",
+                        key.n().bits()
+                    )));
+                }
+                if let Some(alg) = &jwk.alg {
+                    if alg != "RS256" && alg != "PS256" {
+                        return Err(KeyError::Alg(alg.clone()));
+                    }
+                }
+                JwtKeyKind::Rsa(key)
+            }
+            "EC" => {
+                if jwk.crv.as_deref() != Some("P-256") {
+                    return Err(KeyError::Unsupported(format!(
+                        "EC curve {}",
+                        jwk.crv.as_deref().unwrap_or("-")
+                    )));
+                }
+                let x = b64(jwk.x.as_deref().ok_or(KeyError::Member("x"))?, "x")?;
+                let y = b64(jwk.y.as_deref().ok_or(KeyError::Member("y"))?, "y")?;
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(KeyError::Member("x"));
+                }
+                let mut sec1 = Vec::with_capacity(65);
+                sec1.push(0x04);
+                sec1.extend_from_slice(&x);
+                sec1.extend_from_slice(&y);
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| KeyError::BadPoint)?;
+                if let Some(alg) = &jwk.alg {
+                    if alg != "ES256" {
+                        return Err(KeyError::Alg(alg.clone()));
+                    }
+                }
+                JwtKeyKind::P256(key)
+            }
+            other => return Err(KeyError::Unsupported(format!("kty={other}"))),
+        };
+        if let Some(c) = &jwk.currency {
+            if !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) {
+                return Err(KeyError::Member("currency"));
+            }
+        }
+        Ok(JwtKey {
+            kid,
+            kind,
+            iss: jwk.iss.clone(),
+            currency: jwk.currency.clone(),
+        })
+    }
 }

@@ -237,3 +237,35 @@ mod tests {
         assert_eq!(parse(long.as_bytes()).unwrap_err(), RosterError::Name(2));
     }
 }
+
+/// A CSV cell made safe to open in a spreadsheet (OWASP "CSV injection"): a cell starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a formula, so it gets a
+/// leading `'`, which spreadsheets show as text. Every CSV evoucher writes goes through this.
+pub fn safe_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod safe_cell_tests {
+    use super::safe_cell;
+
+    #[test]
+    fn formulas_are_neutralised_and_other_cells_kept() {
+        for (i, o) in [
+            ("=1+1", "'=1+1"),
+            ("+254700000000", "'+254700000000"),
+            ("-5", "'-5"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=x", "'\t=x"),
+            ("\r=x", "'\r=x"),
+            ("Amina K.", "Amina K."),
+            ("", ""),
+            ("1=1", "1=1"),
+        ] {
+            assert_eq!(safe_cell(i), o);
+        }
+    }
+}

@@ -1,14 +1,19 @@
-//! The sync client: enrol a device, then pull the trust list and revocations and push the
-//! ledger's outbox to the program server, in batches, retrying with backoff. Every batch's
-//! acknowledgements are recorded in the ledger as they arrive, so a sync that fails part-way
-//! resumes where it stopped.
+//! The sync client: enrol a device, then push the ledger's outbox to the program server in
+//! batches and pull the trust list and revocations, retrying with backoff. Every batch's
+//! judgements are recorded in the ledger as they arrive, so a sync that fails part-way resumes
+//! where it stopped.
+//!
+//! The outbox is pushed first: the server records which cancellations a device has received
+//! and where its chain stood then, and an honest phone's chain is fully pushed at that moment.
+//! When the server's chain for this device is behind the phone (its database was restored from
+//! a backup), the client sends the missing entries again from where the server stands.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Judged, Ledger, LedgerError};
 use crate::voucher::VoucherId;
 
 /// Entries per push.
@@ -33,7 +38,24 @@ pub enum SyncError {
 pub struct Enrolment {
     pub device_id: String,
     pub provider_id: String,
+    /// The provider's category as the server registered it.
+    #[serde(default)]
+    pub category: Option<String>,
     pub token: String,
+}
+
+/// An entry the server did not accept, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotAccepted {
+    pub id: String,
+    pub seq: i64,
+    pub voucher_id: String,
+    /// `conflict`, `invalid`, `suspect` or `rejected`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict_with: Option<String>,
 }
 
 /// What a sync did.
@@ -46,7 +68,13 @@ pub struct SyncReport {
     pub accepted: usize,
     pub conflicts: usize,
     pub invalid: usize,
-    /// The server refused an entry (its chain, hash or signature): sync stopped there.
+    pub suspect: usize,
+    /// Entries sent again because the server had lost them (its database was restored).
+    pub resent: usize,
+    /// Every entry of this sync that was not accepted, with the server's reason.
+    pub not_accepted: Vec<NotAccepted>,
+    /// The server refused an entry as a link of this device's chain (sequence, previous hash,
+    /// hash, signature): sync stopped there. What to do is in docs/ledger.md.
     pub rejected: Option<String>,
     pub remaining: usize,
 }
@@ -138,8 +166,24 @@ impl SyncClient {
         })
     }
 
-    /// Pull the trust list (into `trust_path`, atomically) and revocations, then push the
-    /// outbox in batches of [`BATCH`].
+    /// Enrol a ledger's device and record the enrolment in the ledger (its provider, category
+    /// and device id are then fixed). A ledger enrols once.
+    pub fn enrol_ledger(&self, ledger: &Ledger, code: &str) -> Result<Enrolment, SyncError> {
+        if ledger.enrolment()?.is_some() {
+            return Err(LedgerError::Enrolled("this ledger is already enrolled".into()).into());
+        }
+        let e = self.enrol(code, &ledger.device_public())?;
+        ledger.set_enrolment(&crate::ledger::Enrolment {
+            server: self.base.clone(),
+            device_id: e.device_id.clone(),
+            provider: e.provider_id.clone(),
+            category: e.category.clone(),
+        })?;
+        Ok(e)
+    }
+
+    /// Push the outbox in batches of [`BATCH`], then pull the trust list (into `trust_path`,
+    /// atomically) and revocations.
     pub fn sync(&self, ledger: &Ledger, trust_path: &Path) -> Result<SyncReport, SyncError> {
         let state_path = state_path(ledger.path());
         let mut state: State = std::fs::read_to_string(&state_path)
@@ -147,6 +191,8 @@ impl SyncClient {
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
         let mut report = SyncReport::default();
+
+        self.push_outbox(ledger, &mut report)?;
 
         // Trust list, with the ETag.
         let etag = state.trust_etag.clone();
@@ -176,7 +222,7 @@ impl SyncClient {
             s => return Err(SyncError::Status(s, problem(r))),
         }
 
-        // Revocations after our cursor.
+        // Revocations after our cursor (with the device token: the server records the pull).
         loop {
             let url = format!(
                 "{}/api/v1/revocations?since={}",
@@ -205,11 +251,25 @@ impl SyncClient {
                 break;
             }
         }
+        report.remaining = ledger.stats()?.unsynced as usize;
+        Ok(report)
+    }
 
-        // Push the outbox.
+    /// Push the outbox in batches, recording each answer in the ledger.
+    fn push_outbox(&self, ledger: &Ledger, report: &mut SyncReport) -> Result<(), SyncError> {
+        // `Some(after)`: sending entries after `after` again, synced or not (the server lost
+        // them); entered at most once per sync.
+        let mut resend_after: Option<i64> = None;
+        let mut resent_once = false;
         loop {
-            let batch = ledger.outbox(BATCH)?;
+            let batch = match resend_after {
+                Some(after) => ledger.entries(after, BATCH)?,
+                None => ledger.outbox(BATCH)?,
+            };
             if batch.is_empty() {
+                if resend_after.take().is_some() {
+                    continue;
+                }
                 break;
             }
             let body = serde_json::json!({ "entries": batch });
@@ -218,31 +278,70 @@ impl SyncClient {
                     .post(format!("{}/api/v1/sync/redemptions", self.base))
                     .json(&body)
             })?;
-            let mut acked = Vec::new();
+            let mut judged = Vec::new();
+            let mut restart: Option<i64> = None;
             for res in v["results"].as_array().cloned().unwrap_or_default() {
                 let id = res["id"].as_str().unwrap_or_default().to_owned();
-                match res["status"].as_str() {
-                    Some("accepted") => report.accepted += 1,
-                    Some("conflict") => report.conflicts += 1,
-                    Some("invalid") => report.invalid += 1,
+                let seq = res["seq"].as_i64().unwrap_or(0);
+                let status = res["status"].as_str().unwrap_or("rejected").to_owned();
+                let reason = res["reason"].as_str().map(str::to_owned);
+                match status.as_str() {
+                    "accepted" => report.accepted += 1,
+                    "conflict" => report.conflicts += 1,
+                    "invalid" => report.invalid += 1,
+                    "suspect" => report.suspect += 1,
                     _ => {
+                        let expected = res["expected_seq"].as_i64();
+                        if let (Some(x), false) = (expected, resent_once) {
+                            if x >= 1 && x < seq {
+                                // The server's chain for this device stops before this entry:
+                                // send again from where it stands.
+                                restart = Some(x - 1);
+                                break;
+                            }
+                        }
                         report.rejected = Some(format!(
-                            "entry {id}: {}",
-                            res["reason"].as_str().unwrap_or("rejected")
+                            "entry {id} (seq {seq}): {}",
+                            reason.as_deref().unwrap_or("rejected")
                         ));
-                        continue;
                     }
                 }
-                acked.push(id);
+                if status != "accepted" {
+                    report.not_accepted.push(NotAccepted {
+                        id: id.clone(),
+                        seq,
+                        voucher_id: batch
+                            .iter()
+                            .find(|e| e.id == id)
+                            .map(|e| e.voucher_id.to_hex())
+                            .unwrap_or_default(),
+                        status: status.clone(),
+                        reason: reason.clone(),
+                        conflict_with: res["conflict_with"].as_str().map(str::to_owned),
+                    });
+                }
+                if status != "rejected" {
+                    judged.push(Judged { id, status, reason });
+                }
             }
-            report.pushed += acked.len();
-            ledger.mark_synced(&acked, crate::ledger_now(), None)?;
-            if report.rejected.is_some() || acked.is_empty() {
+            report.pushed += judged.len();
+            if resend_after.is_some() {
+                report.resent += judged.len();
+            }
+            ledger.mark_judged(&judged, crate::ledger_now())?;
+            if let Some(after) = restart {
+                resent_once = true;
+                resend_after = Some(after);
+                continue;
+            }
+            if report.rejected.is_some() || judged.is_empty() {
                 break;
             }
+            if let Some(after) = &mut resend_after {
+                *after = batch.last().map(|e| e.seq).unwrap_or(*after);
+            }
         }
-        report.remaining = ledger.stats()?.unsynced as usize;
-        Ok(report)
+        Ok(())
     }
 }
 

@@ -1,64 +1,28 @@
 //! Trust stores: the issuer public keys a verifier accepts, read from a JWKS.
+//!
+//! RFC 7517 §5: a JWK Set may hold keys an implementation cannot use (another `kty`, `use:
+//! enc`, an RSA key under 2048 bits, an unknown `alg`, missing or malformed members). Such keys
+//! are skipped, each with its reason ([`SkippedKey`]); a voucher signed by one of them is refused
+//! with that reason. A store is refused whole only when no usable key remains, or when it holds
+//! a private key (a leak, not a key to trust).
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
 
 use crate::error::KeyError;
-use crate::jwt::JwtKey;
-use crate::keys::{check_kid, check_okp, decode32, Jwk, Jwks, Kid};
+pub use crate::keys::TrustedKey;
+use crate::keys::{Jwk, Jwks, JwtKey, Kid, Source};
 
-/// A trusted issuer key with its optional restrictions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedKey {
-    pub kid: Kid,
-    pub key: VerifyingKey,
-    /// If set, only vouchers whose `iss` equals this are accepted under this key.
-    pub iss: Option<String>,
-    /// If set, only vouchers issued (`iat`) at or after this second.
-    pub nbf: Option<i64>,
-    /// If set, only vouchers issued (`iat`) before this second.
-    pub exp: Option<i64>,
-}
-
-impl TrustedKey {
-    /// Read one public Ed25519 JWK.
-    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        check_okp(jwk)?;
-        if jwk.d.is_some() {
-            return Err(KeyError::PrivateInTrustStore);
-        }
-        let x = decode32(jwk.x.as_deref().ok_or(KeyError::Member("x"))?, "x")?;
-        let key = VerifyingKey::from_bytes(&x).map_err(|_| KeyError::BadPoint)?;
-        if key.is_weak() {
-            return Err(KeyError::BadPoint);
-        }
-        let kid = Kid::of(&x);
-        check_kid(jwk, &kid)?;
-        Ok(TrustedKey {
-            kid,
-            key,
-            iss: jwk.iss.clone(),
-            nbf: jwk.nbf,
-            exp: jwk.exp,
-        })
-    }
-
-    pub fn to_jwk(&self) -> Jwk {
-        use base64::Engine;
-        Jwk {
-            kty: "OKP".into(),
-            crv: Some("Ed25519".into()),
-            x: Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.as_bytes())),
-            kid: Some(self.kid.to_b64()),
-            alg: Some("EdDSA".into()),
-            iss: self.iss.clone(),
-            nbf: self.nbf,
-            exp: self.exp,
-            d: None,
-            ..Jwk::default()
-        }
-    }
+/// A key of a JWKS that the store does not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedKey {
+    /// The key's `kid` as written (for Ed25519 keys without one: derived from `x` when it can
+    /// be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    pub kty: String,
+    pub reason: String,
 }
 
 /// The set of issuer keys a verifier trusts, by kid: Ed25519 keys for `EV1:` vouchers, RSA and
@@ -68,8 +32,8 @@ pub struct TrustStore {
     keys: BTreeMap<Kid, TrustedKey>,
     jwt: BTreeMap<String, JwtKey>,
     default_currency: Option<String>,
-    source: Option<crate::fetch::Source>,
-    skipped: usize,
+    source: Option<Source>,
+    skipped: Vec<SkippedKey>,
 }
 
 impl TrustStore {
@@ -91,8 +55,9 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Read a JWKS document. Ed25519 keys are loaded (a malformed one is an error); keys of
-    /// other types are skipped and counted in [`skipped`](Self::skipped).
+    /// Read a JWKS document. Keys evoucher can use are loaded; the others are skipped with
+    /// their reason ([`skipped`](Self::skipped)), as RFC 7517 §5 asks. Refused whole: a JWKS
+    /// that is not JSON, that holds a private key, or whose keys are all unusable.
     pub fn from_jwks_json(json: &str) -> Result<Self, KeyError> {
         let jwks: Jwks = serde_json::from_str(json).map_err(|e| KeyError::Json(e.to_string()))?;
         let mut s = TrustStore {
@@ -100,17 +65,78 @@ impl TrustStore {
             ..TrustStore::default()
         };
         for jwk in &jwks.keys {
-            if jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519") {
-                s.add(TrustedKey::from_jwk(jwk)?)?;
-            } else if jwk.kty == "RSA" || (jwk.kty == "EC" && jwk.crv.as_deref() == Some("P-256")) {
-                s.add_jwt(JwtKey::from_jwk(jwk)?)?;
-            } else if jwk.d.is_some() {
+            if jwk.d.is_some() {
                 return Err(KeyError::PrivateInTrustStore);
-            } else {
-                s.skipped += 1;
+            }
+            if let Err(reason) = s.load(jwk) {
+                s.skipped.push(SkippedKey {
+                    kid: jwk.kid.clone().or_else(|| derived_kid(jwk)),
+                    kty: jwk.kty.clone(),
+                    reason,
+                });
             }
         }
+        if !jwks.keys.is_empty() && s.is_empty() {
+            return Err(KeyError::NoUsableKey(
+                s.skipped
+                    .iter()
+                    .map(|k| format!("{}: {}", k.kid.as_deref().unwrap_or("(no kid)"), k.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
         Ok(s)
+    }
+
+    /// Load one public JWK, or say why it cannot be used.
+    fn load(&mut self, jwk: &Jwk) -> Result<(), String> {
+        if let Some(u) = jwk.use_.as_deref() {
+            if u != "sig" {
+                return Err(format!("use is {u:?}, not \"sig\""));
+            }
+        }
+        if let Some(ops) = &jwk.key_ops {
+            if !ops.iter().any(|o| o == "verify") {
+                return Err("key_ops does not include \"verify\"".into());
+            }
+        }
+        if jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519") {
+            let k = TrustedKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+            if self.keys.contains_key(&k.kid) {
+                return Err("another key of this store has the same kid".into());
+            }
+            self.keys.insert(k.kid, k);
+        } else if jwk.kty == "RSA" || jwk.kty == "EC" {
+            let k = JwtKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+            if self.jwt.contains_key(&k.kid) {
+                return Err("another key of this store has the same kid".into());
+            }
+            self.jwt.insert(k.kid.clone(), k);
+        } else {
+            return Err(format!(
+                "key type {}{} is not used by evoucher",
+                jwk.kty,
+                jwk.crv
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The keys of the JWKS that were skipped, with their reasons.
+    pub fn skipped(&self) -> &[SkippedKey] {
+        &self.skipped
+    }
+
+    /// Why the key with this kid (as written in a JWK, or the base64url of an `EV1:` kid) is
+    /// not trusted, when the JWKS held it but the store skipped it.
+    pub fn skipped_reason(&self, kid: &str) -> Option<&str> {
+        self.skipped
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid))
+            .map(|k| k.reason.as_str())
     }
 
     /// Add a key for JWT vouchers. Duplicate kids are refused.
@@ -123,7 +149,7 @@ impl TrustStore {
     }
 
     /// Where and when this store was fetched, for a cached JWKS.
-    pub fn source(&self) -> Option<&crate::fetch::Source> {
+    pub fn source(&self) -> Option<&Source> {
         self.source.as_ref()
     }
 
@@ -173,12 +199,17 @@ impl TrustStore {
         self.len() == 0
     }
 
-    /// Keys in the JWKS of types evoucher does not use (not loaded).
-    pub fn skipped(&self) -> usize {
-        self.skipped
-    }
-
     pub fn keys(&self) -> impl Iterator<Item = &TrustedKey> {
         self.keys.values()
     }
+}
+
+/// The kid an Ed25519 JWK without one would have (its `x` hashed), when `x` can be read.
+fn derived_kid(jwk: &Jwk) -> Option<String> {
+    use base64::Engine;
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwk.x.as_deref()?)
+        .ok()?;
+    let x: [u8; 32] = x.try_into().ok()?;
+    (jwk.kty == "OKP").then(|| Kid::of(&x).to_b64())
 }

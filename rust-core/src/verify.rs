@@ -98,8 +98,7 @@ pub fn verify(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, Ver
         });
     }
     if crate::jwt::looks_like_jws(input) {
-        let (voucher, kid) =
-            crate::jwt::verify(input, trust.jwt_keys(), trust.default_currency(), now)?;
+        let (voucher, kid) = crate::jwt::verify(input, trust, now)?;
         return Ok(Verified {
             voucher,
             kid: KeyId::Jwk(kid),
@@ -116,9 +115,7 @@ pub fn verify_ev1(input: &str, trust: &TrustStore, now: i64) -> Result<Verified,
     let kid = cose::voucher_kid(&d.sign1)?;
     let key = trust
         .get_bytes(kid)
-        .ok_or_else(|| VerifyError::KidUnknown {
-            kid: hex::encode(kid),
-        })?;
+        .ok_or_else(|| unknown_kid(trust, &crate::keys::kid_text(kid)))?;
     cose::verify_ed25519(&d.sign1, &key.key, b"")?;
     let payload = d.sign1.payload.unwrap_or_default();
     let claims = ClaimsSet::from_slice(&payload)
@@ -141,18 +138,20 @@ pub fn verify_ev1(input: &str, trust: &TrustStore, now: i64) -> Result<Verified,
     })
 }
 
-/// The time stages alone: not yet valid, expired.
-pub fn check_time(v: &Voucher, now: i64) -> Result<(), VerifyError> {
-    if now < v.valid_from() {
-        return Err(VerifyError::NotYetValid {
-            nbf: v.valid_from(),
-            now,
-        });
+pub use crate::voucher::check_time;
+
+/// The error for a kid the store does not trust: skipped from its JWKS (with the reason), or
+/// not in it at all.
+pub(crate) fn unknown_kid(trust: &TrustStore, kid: &str) -> VerifyError {
+    match trust.skipped_reason(kid) {
+        Some(reason) => VerifyError::KidUntrusted {
+            kid: kid.to_owned(),
+            reason: reason.to_owned(),
+        },
+        None => VerifyError::KidUnknown {
+            kid: kid.to_owned(),
+        },
     }
-    if now >= v.exp {
-        return Err(VerifyError::Expired { exp: v.exp, now });
-    }
-    Ok(())
 }
 
 /// The stages that apply to a text: [`Stage::JWT`] for a JWT, else [`Stage::ALL`].

@@ -9,10 +9,14 @@ use coset::cwt::{ClaimName, ClaimsSet, Timestamp};
 use coset::iana::EnumI64;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ClaimsError;
+use crate::error::{ClaimsError, VerifyError};
 
 /// The private CWT claim that holds the voucher map.
 pub const VOUCHER_CLAIM: i64 = -65537;
+/// The largest amount (minor units) or item quantity a voucher carries: 2^63 - 1, so every
+/// value fits a signed 64-bit integer in every database and language that stores it.
+pub const MAX_AMOUNT: u64 = i64::MAX as u64;
+
 /// The only voucher map version this build reads and writes.
 pub const VERSION: u64 = 1;
 
@@ -155,6 +159,9 @@ impl Voucher {
             if v.amount == 0 {
                 return Err(ClaimsError::Invalid("value.amount", "zero"));
             }
+            if v.amount > MAX_AMOUNT {
+                return Err(ClaimsError::Invalid("value.amount", "over 2^63 - 1"));
+            }
             if !(v.currency.len() == 3 && v.currency.bytes().all(|b| b.is_ascii_uppercase())) {
                 return Err(ClaimsError::Invalid(
                     "value.currency",
@@ -166,6 +173,9 @@ impl Voucher {
             non_empty(&it.code, "items.code")?;
             if it.quantity == 0 {
                 return Err(ClaimsError::Invalid("items.quantity", "zero"));
+            }
+            if it.quantity > MAX_AMOUNT {
+                return Err(ClaimsError::Invalid("items.quantity", "over 2^63 - 1"));
             }
         }
         let mut codes: Vec<&str> = self.items.iter().map(|i| i.code.as_str()).collect();
@@ -570,4 +580,25 @@ pub fn format_amount(amount: u64, currency: &str) -> String {
         amount % div,
         width = e as usize
     )
+}
+
+/// The time stages alone: not yet valid, expired.
+pub fn check_time(v: &Voucher, now: i64) -> Result<(), VerifyError> {
+    if now < v.valid_from() {
+        return Err(VerifyError::NotYetValid {
+            nbf: v.valid_from(),
+            now,
+        });
+    }
+    if now >= v.exp {
+        return Err(VerifyError::Expired { exp: v.exp, now });
+    }
+    Ok(())
+}
+
+impl Voucher {
+    /// [`check_time`] for this voucher.
+    pub fn check_time(&self, now: i64) -> Result<(), VerifyError> {
+        check_time(self, now)
+    }
 }

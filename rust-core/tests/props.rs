@@ -39,7 +39,7 @@ fn voucher_strategy() -> impl Strategy<Value = Voucher> {
         "[a-z]{1,12}",
         "[A-Z0-9-]{1,16}",
         proptest::option::of("[ -~]{1,24}"),
-        proptest::option::of((1u64..u64::MAX, "[A-Z]{3}")),
+        proptest::option::of((1u64..=evoucher_core::voucher::MAX_AMOUNT, "[A-Z]{3}")),
         proptest::collection::vec(
             (
                 "[A-Z]{1,6}",

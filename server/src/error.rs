@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 pub enum ApiError {
     #[error("missing or wrong credentials")]
     Unauthorized,
+    /// 401 with a reason the caller can act on (an enrolment code used or expired).
+    #[error("{0}")]
+    Denied(String),
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -19,20 +22,35 @@ pub enum ApiError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("internal error")]
     Internal(String),
+    /// Too many failed attempts from this client: retry after this many seconds.
+    #[error("too many failed attempts from this address; try again in {0} s")]
+    TooMany(u64),
     /// A request body axum refused (malformed JSON, wrong content type, too large).
     #[error("{1}")]
     Rejected(StatusCode, String),
 }
 
+/// A rejected body: its status, except that a body cut by the server's body timeout is 408.
+fn rejected(status: StatusCode, text: String) -> ApiError {
+    if crate::serve::is_body_timeout(&text) {
+        ApiError::Rejected(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive within the server's body timeout".into(),
+        )
+    } else {
+        ApiError::Rejected(status, text)
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::Rejected(r.status(), r.body_text())
+        rejected(r.status(), r.body_text())
     }
 }
 
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(r: axum::extract::rejection::BytesRejection) -> Self {
-        ApiError::Rejected(r.status(), r.body_text())
+        rejected(r.status(), r.body_text())
     }
 }
 
@@ -55,10 +73,11 @@ pub struct ApiJson<T>(pub T);
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Denied(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Db(_) | ApiError::Migrate(_) | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -70,6 +89,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let detail = self.to_string();
         if status.is_server_error() {
             // Details go to the log, never to the client.
             tracing::error!(error = ?self, "request failed");
@@ -78,13 +98,18 @@ impl IntoResponse for ApiError {
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("error"),
             "status": status.as_u16(),
-            "detail": self.to_string(),
+            "detail": detail,
         });
         let mut r = (status, body.to_string()).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::TooMany(secs) = &self {
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

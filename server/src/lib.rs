@@ -6,12 +6,15 @@
 //! Shape (after the axum examples): thin `main` in the CLI (`evoucher serve`), a `router()` per
 //! module, one [`AppState`], one [`ApiError`] that becomes problem+json without internals.
 
+pub mod auth;
 pub mod db;
 pub mod error;
 pub mod fonts;
+pub mod limits;
 pub mod pdf;
 pub mod routes;
 pub mod seal;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -50,7 +53,18 @@ pub struct AppState {
     pub postgres: bool,
     /// Fonts for letter text beyond Windows-1252 (none: such text prints as `?`).
     pub letter_fonts: fonts::LetterFonts,
+    /// How long an enrolment code stays usable, in seconds.
+    pub enrolment_ttl: i64,
+    /// Failed enrolments per client address (this process's count).
+    pub enrol_failures: Arc<limits::FailureLimiter>,
 }
+
+/// Enrolment codes expire after 7 days unless configured otherwise.
+pub const DEFAULT_ENROLMENT_TTL: i64 = 7 * 86_400;
+/// Failed enrolment attempts allowed per client address in [`ENROL_FAILURE_WINDOW`].
+pub const MAX_ENROL_FAILURES: u32 = 10;
+/// The window of [`MAX_ENROL_FAILURES`].
+pub const ENROL_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl AppState {
     /// Connect, migrate, and build the state.
@@ -62,7 +76,20 @@ impl AppState {
             sealer: Arc::new(seal::Sealer::new(cfg.master_key)),
             postgres: cfg.database.starts_with("postgres"),
             letter_fonts: fonts::LetterFonts::default(),
+            enrolment_ttl: DEFAULT_ENROLMENT_TTL,
+            enrol_failures: Arc::new(limits::FailureLimiter::new(
+                MAX_ENROL_FAILURES,
+                ENROL_FAILURE_WINDOW,
+            )),
         })
+    }
+
+    /// The same state, with enrolment codes valid for `secs` seconds.
+    pub fn with_enrolment_ttl(self, secs: i64) -> Self {
+        AppState {
+            enrolment_ttl: secs,
+            ..self
+        }
     }
 
     /// The same state, printing letters with these fonts.
@@ -87,6 +114,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::documents::router())
         .fallback(routes::health::no_such_endpoint)
         .layer(axum::extract::DefaultBodyLimit::max(routes::MAX_JSON))
+        // Middleware that decides who is calling reads the state from here.
+        .layer(axum::Extension(state.clone()))
         .with_state(state)
 }
 

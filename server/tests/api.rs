@@ -331,59 +331,163 @@ async fn bad_requests_are_problem_json_and_store_nothing() {
     );
 }
 
+/// A device enrolled for a new provider `SP-T`: its token.
+async fn device_token(s: &AppState) -> String {
+    call(
+        s,
+        "POST",
+        "/api/v1/providers",
+        true,
+        Some(serde_json::json!({"id": "SP-T", "name": "T"})),
+    )
+    .await;
+    let (_, _, c) = call(
+        s,
+        "POST",
+        "/api/v1/providers/SP-T/enrolment-codes",
+        true,
+        None,
+    )
+    .await;
+    let key = evoucher_core::IssuerKey::from_seed([41; 32]).public_jwk().x;
+    let (st, _, e) = call(
+        s,
+        "POST",
+        "/api/v1/devices/enrol",
+        false,
+        Some(serde_json::json!({"code": c["code"], "public_key": key})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    e["token"].as_str().unwrap().to_owned()
+}
+
+/// Credentials are checked before a body is read: without valid ones an admin or device
+/// endpoint answers 401 at once, whatever length the request declares (an unauthenticated
+/// upload never makes the server read, let alone buffer, its body).
+#[tokio::test]
+async fn credentials_are_checked_before_any_body_is_read() {
+    let (s, _) = state("auth-first").await;
+    let device = device_token(&s).await;
+    let huge = 1u64 << 40;
+    let cases: [(&str, &str, Option<String>); 7] = [
+        ("/api/v1/programs", "application/json", None),
+        (
+            "/api/v1/programs",
+            "application/json",
+            Some("not-the-admin-token-at-all".into()),
+        ),
+        ("/api/v1/programs", "application/json", Some(device.clone())),
+        ("/api/v1/programs/p/beneficiaries", "text/csv", None),
+        ("/api/v1/sync/redemptions", "application/json", None),
+        (
+            "/api/v1/sync/redemptions",
+            "application/json",
+            Some(ADMIN.into()),
+        ),
+        (
+            "/api/v1/providers/SP-T/enrolment-codes",
+            "application/json",
+            Some(device),
+        ),
+    ];
+    for (uri, ctype, token) in cases {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::CONTENT_TYPE, ctype)
+            .header(header::CONTENT_LENGTH, huge.to_string());
+        if let Some(t) = &token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        // A body that never ends: reading it would hang the test, so the answer proves that
+        // nothing of it was read.
+        let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let req = b.body(Body::from_stream(never)).unwrap();
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            app(s.clone()).oneshot(req),
+        )
+        .await
+        .expect("answered without reading the body")
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{uri} with {token:?}");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_oversized_body_is_refused_whether_declared_or_streamed() {
     let (s, _) = state("oversized").await;
+    let device = device_token(&s).await;
     let cases = [
-        ("/api/v1/programs", "application/json", 1024 * 1024),
-        ("/api/v1/devices/enrol", "application/json", 1024 * 1024),
+        (
+            "/api/v1/programs",
+            "application/json",
+            1024 * 1024,
+            Some(ADMIN),
+        ),
+        (
+            "/api/v1/devices/enrol",
+            "application/json",
+            1024 * 1024,
+            None,
+        ),
         (
             "/api/v1/sync/redemptions",
             "application/json",
             4 * 1024 * 1024,
+            Some(device.as_str()),
         ),
         (
             "/api/v1/programs/p/beneficiaries",
             "text/csv",
             16 * 1024 * 1024,
+            Some(ADMIN),
         ),
     ];
-    // POST `body` to `uri`, declaring `declared` as its length if given; the answer's status
-    // and content type.
-    let post = |uri: &str, ctype: &str, declared: Option<usize>, body: Body| {
-        let mut b = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
-            .header(header::CONTENT_TYPE, ctype);
-        if let Some(n) = declared {
-            b = b.header(header::CONTENT_LENGTH, n.to_string());
-        }
-        let req = b.body(body).unwrap();
-        let s = s.clone();
-        async move {
-            let r = app(s).oneshot(req).await.unwrap();
-            let ctype = r.headers().get(header::CONTENT_TYPE).cloned();
-            (r.status(), ctype.unwrap().to_str().unwrap().to_owned())
-        }
-    };
+    // POST `body` to `uri` with `token`, declaring `declared` as its length if given; the
+    // answer's status and content type.
+    let post =
+        |uri: &str, ctype: &str, token: Option<&str>, declared: Option<usize>, body: Body| {
+            let mut b = Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header(header::CONTENT_TYPE, ctype);
+            if let Some(t) = token {
+                b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            if let Some(n) = declared {
+                b = b.header(header::CONTENT_LENGTH, n.to_string());
+            }
+            let req = b.body(body).unwrap();
+            let s = s.clone();
+            async move {
+                let r = app(s).oneshot(req).await.unwrap();
+                let ctype = r.headers().get(header::CONTENT_TYPE).cloned();
+                (r.status(), ctype.unwrap().to_str().unwrap().to_owned())
+            }
+        };
     let problem = (
         StatusCode::PAYLOAD_TOO_LARGE,
         "application/problem+json".to_owned(),
     );
-    for (uri, ctype, limit) in cases {
+    for (uri, ctype, limit, token) in cases {
         // Declared: a Content-Length over the limit is answered before the body is read (the
-        // small body sent here would otherwise be read and answered 400 or 401).
-        let r = post(uri, ctype, Some(limit + 1), Body::from("{}")).await;
+        // small body sent here would otherwise be read and answered 400).
+        let r = post(uri, ctype, token, Some(limit + 1), Body::from("{}")).await;
         assert_eq!(r, problem, "{uri} declared");
         // At the limit it is not refused for its size.
-        let r = post(uri, ctype, Some(limit), Body::from("{}")).await;
+        let r = post(uri, ctype, token, Some(limit), Body::from("{}")).await;
         assert_ne!(r.0, StatusCode::PAYLOAD_TOO_LARGE, "{uri} at limit");
         // Streamed without a length: cut at the limit as it arrives.
         let chunks = (0..=limit / 65536).map(|_| Ok::<_, std::io::Error>(vec![b' '; 65536]));
         let streamed = Body::from_stream(futures_util::stream::iter(chunks));
         assert_eq!(
-            post(uri, ctype, None, streamed).await,
+            post(uri, ctype, token, None, streamed).await,
             problem,
             "{uri} streamed"
         );

@@ -48,8 +48,15 @@ fn routes_in_source() -> Vec<(String, String)> {
             let part = &part[..end];
             let path = part.split('"').nth(1).unwrap().to_owned();
             let rest = part.split_once(',').unwrap().1.trim_start();
-            // A route wrapped in its body limit: `body_limit(post(handler), MAX)`.
-            let rest = rest.strip_prefix("body_limit(").unwrap_or(rest);
+            // A route wrapped in who may call it and its body limit:
+            // `admin(body_limit(post(handler), MAX))`.
+            let mut rest = rest;
+            while let Some(r) = ["admin(", "device(", "maybe_device(", "body_limit("]
+                .iter()
+                .find_map(|w| rest.strip_prefix(w))
+            {
+                rest = r;
+            }
             // Up to the end of this route call: methods are `get(`, `post(`, … before `.route(`.
             for m in ["get", "post", "put", "patch", "delete"] {
                 let call = format!("{m}(");

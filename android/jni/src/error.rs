@@ -92,6 +92,9 @@ impl BridgeError {
                     Refusal::UnknownItem { .. }
                     | Refusal::NoValue
                     | Refusal::WholeOnly
+                    | Refusal::NotWhole(_)
+                    | Refusal::WrongCurrency { .. }
+                    | Refusal::OutOfRange(_)
                     | Refusal::InvalidRequest(_) => "RedemptionRefusedException",
                 };
                 let mut details = serde_json::to_value(r).unwrap_or_else(|_| json!({}));

@@ -1,7 +1,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use evoucher_core::ledger::{Entry, Ledger, Redeemer};
+use evoucher_core::keys::kid_text;
+use evoucher_core::ledger::{Entry, Judged, Ledger, LedgerError, Redeemer};
+use evoucher_core::roster::safe_cell;
 
 use crate::util::{self, usage, CliError, Outcome};
 
@@ -58,23 +60,47 @@ enum Cmd {
     },
 }
 
+/// Open a ledger to change it (void).
 fn open(p: &Path) -> Result<Ledger, CliError> {
     if !p.exists() {
-        return Err(usage(format!("ledger {} does not exist", p.display())));
+        return Err(usage(format!(
+            "ledger {}: {}",
+            p.display(),
+            if Ledger::device_key_path(p).exists() {
+                LedgerError::Lost.to_string()
+            } else {
+                "does not exist".into()
+            }
+        )));
     }
     Ledger::open(p).map_err(|e| usage(format!("ledger {}: {e}", p.display())))
+}
+
+/// Open a ledger only to read it: works where nothing may be written (a read-only directory,
+/// a copy without its device key).
+fn open_to_read(p: &Path) -> Result<Ledger, CliError> {
+    Ledger::open_read_only(p).map_err(|e| match e {
+        LedgerError::NotFound => usage(format!("ledger {} does not exist", p.display())),
+        e => usage(format!("ledger {}: {e}", p.display())),
+    })
 }
 
 fn db(e: evoucher_core::ledger::LedgerError) -> CliError {
     usage(format!("ledger: {e}"))
 }
 
-fn line(e: &Entry) -> String {
+/// The sync status of an entry: `waiting` until the server answered, then its judgement.
+fn sync_status(j: &Option<Judged>) -> &str {
+    j.as_ref().map_or("waiting", |j| j.status.as_str())
+}
+
+fn line(e: &Entry, j: &Option<Judged>) -> String {
     format!(
-        "{:>6}  {}  {:<6}  {}  {:<10} {:<14} {:>10} {:<3} {}{}",
+        "{:>6}  {}  {:<6}  {:<8}  {}  {:<10} {:<20} {:>10} {:<3} {}{}{}",
         e.seq,
         util::fmt_time(e.at),
         e.kind.as_str(),
+        sync_status(j),
         e.voucher_id,
         e.provider,
         e.device,
@@ -89,57 +115,70 @@ fn line(e: &Entry) -> String {
             .as_deref()
             .map(|v| format!(" voids {v}"))
             .unwrap_or_default(),
+        j.as_ref()
+            .and_then(|j| j.reason.as_deref())
+            .map(|r| format!("  ({r})"))
+            .unwrap_or_default(),
     )
 }
 
-/// Every entry in order, a page at a time.
+/// Every entry in order with the server's judgement, a page at a time.
 fn each_entry(
     l: &Ledger,
-    mut f: impl FnMut(&Entry) -> Result<(), CliError>,
+    mut f: impl FnMut(&Entry, &Option<Judged>) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let mut after = 0;
     loop {
-        let page = l.entries(after, 1000).map_err(db)?;
-        let Some(last) = page.last() else {
+        let page = l.entries_judged(after, 1000).map_err(db)?;
+        let Some((last, _)) = page.last() else {
             return Ok(());
         };
         after = last.seq;
-        for e in &page {
-            f(e)?;
+        for (e, j) in &page {
+            f(e, j)?;
         }
     }
 }
 
-fn brief(e: &Entry) -> serde_json::Value {
-    let mut j = serde_json::to_value(e).unwrap_or_default();
-    if let Some(o) = j.as_object_mut() {
+/// An entry as JSON for people and scripts: key ids in their one form (as in the JWKS), the
+/// sync status, without the voucher text.
+fn brief(e: &Entry, j: &Option<Judged>) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
         o.remove("voucher_text");
+        o.insert("issuer_kid".into(), kid_text(&e.issuer_kid).into());
+        o.insert("sync".into(), sync_status(j).into());
+        if let Some(r) = j.as_ref().and_then(|j| j.reason.as_deref()) {
+            o.insert("sync_reason".into(), r.into());
+        }
     }
-    j
+    v
 }
 
 pub fn run(a: Args) -> Result<Outcome, CliError> {
     match a.cmd {
         Cmd::List { c } => {
-            let l = open(&c.ledger)?;
-            each_entry(&l, |e| {
+            let l = open_to_read(&c.ledger)?;
+            each_entry(&l, |e, j| {
                 if c.json {
-                    util::print_json(&brief(e));
+                    util::print_json(&brief(e, j));
                 } else {
-                    println!("{}", line(e));
+                    println!("{}", line(e, j));
                 }
                 Ok(())
             })?;
             Ok(Outcome::Ok)
         }
         Cmd::Show { c, id } => {
-            let l = open(&c.ledger)?;
+            let l = open_to_read(&c.ledger)?;
             match l.entry(&id).map_err(db)? {
                 Some(e) => {
+                    let mut v = serde_json::to_value(&e).unwrap_or_default();
+                    v["issuer_kid"] = kid_text(&e.issuer_kid).into();
                     if c.json {
-                        util::print_json(&serde_json::to_value(&e).unwrap_or_default());
+                        util::print_json(&v);
                     } else {
-                        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     }
                     Ok(Outcome::Ok)
                 }
@@ -150,7 +189,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             }
         }
         Cmd::Verify { c } => {
-            let l = open(&c.ledger)?;
+            let l = open_to_read(&c.ledger)?;
             let r = l.verify_chain().map_err(db)?;
             let stats = l.stats().map_err(db)?;
             match &r {
@@ -177,7 +216,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             })
         }
         Cmd::Export { c, csv: _ } => {
-            let l = open(&c.ledger)?;
+            let l = open_to_read(&c.ledger)?;
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             let err = |e: csv::Error| usage(format!("writing CSV: {e}"));
             w.write_record([
@@ -194,16 +233,17 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 "voids",
                 "at",
                 "hash",
+                "sync",
                 "voucher_text",
             ])
             .map_err(err)?;
-            each_entry(&l, |e| {
-                w.write_record([
+            each_entry(&l, |e, j| {
+                let cells = [
                     e.seq.to_string(),
                     e.id.clone(),
                     e.kind.as_str().into(),
                     e.voucher_id.to_hex(),
-                    hex::encode(&e.issuer_kid),
+                    kid_text(&e.issuer_kid),
                     e.provider.clone(),
                     e.device.clone(),
                     e.amount.map(|a| a.to_string()).unwrap_or_default(),
@@ -216,9 +256,11 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                     e.voids.clone().unwrap_or_default(),
                     util::fmt_time(e.at),
                     hex::encode(&e.hash),
+                    sync_status(j).to_owned(),
                     e.voucher_text.clone(),
-                ])
-                .map_err(err)
+                ];
+                w.write_record(cells.iter().map(|c| safe_cell(c).into_owned()))
+                    .map_err(err)
             })?;
             w.flush().map_err(|e| usage(format!("writing CSV: {e}")))?;
             Ok(Outcome::Ok)
@@ -233,7 +275,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 .entry(&id)
                 .map_err(db)?
                 .ok_or_else(|| usage(format!("no entry {id}")))?;
-            let device = super::redeem::device_id(&l);
+            let device = l.device_id().map_err(db)?;
             let who = Redeemer {
                 provider: &target.provider,
                 category: None,
@@ -242,7 +284,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             match l.void(&id, &who, now) {
                 Ok(e) => {
                     if c.json {
-                        util::print_json(&brief(&e));
+                        util::print_json(&brief(&e, &None));
                     } else {
                         println!("VOIDED entry {id} by entry {} (seq {})", e.id, e.seq);
                     }

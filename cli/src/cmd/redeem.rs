@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use evoucher_core::ledger::{ItemQty, Ledger, RedeemError, RedeemRequest, Redeemer, Refusal};
+use evoucher_core::ledger::{Enrolment, ItemQty, Ledger, RedeemError, RedeemRequest, Redeemer};
 use evoucher_core::verify;
 use evoucher_core::voucher::format_amount;
 
@@ -11,16 +11,20 @@ pub struct Args {
     /// The ledger file (created, with its device key, if it does not exist).
     #[arg(long)]
     ledger: PathBuf,
-    /// Trust store: a JWKS file of issuer public keys.
+    /// Trust store: a JWKS file of issuer public keys (default on an enrolled ledger: the
+    /// trust list `evoucher sync` keeps, `<ledger>.trust.json`).
     #[arg(long)]
-    trust: PathBuf,
-    /// This service provider's id (checked against the voucher's `aud`).
+    trust: Option<PathBuf>,
+    /// This service provider's id (checked against the voucher's `aud`). Not needed on an
+    /// enrolled ledger, which redeems for the provider it was enrolled for (another is refused).
     #[arg(long)]
-    provider: String,
-    /// This provider's category (checked against the voucher's categories).
+    provider: Option<String>,
+    /// This provider's category (checked against the voucher's categories). An enrolled ledger
+    /// uses the category the server registered.
     #[arg(long)]
     category: Option<String>,
-    /// Device id recorded in the entry (default: derived from the ledger's device key).
+    /// Device id recorded in the entry (default: the enrolled device id, or the id the ledger's
+    /// device key gives).
     #[arg(long)]
     device: Option<String>,
     /// Redeem as of this time (RFC 3339) instead of now.
@@ -37,37 +41,6 @@ pub struct Args {
     json: bool,
     /// The voucher text, or - to read it from standard input.
     text: String,
-}
-
-/// A refusal for people: times as RFC 3339.
-fn human(x: &Refusal) -> String {
-    match x {
-        Refusal::AlreadyRedeemed {
-            at,
-            provider,
-            device,
-            ..
-        } => format!(
-            "already redeemed at {} by provider {provider} on device {device}",
-            util::fmt_time(*at)
-        ),
-        Refusal::NotYetValid { nbf } => {
-            format!("voucher is not valid before {}", util::fmt_time(*nbf))
-        }
-        Refusal::Expired { exp } => format!("voucher expired at {}", util::fmt_time(*exp)),
-        Refusal::Revoked { revoked_at } => format!(
-            "voucher was cancelled by the program on {}",
-            util::fmt_time(*revoked_at)
-        ),
-        other => other.to_string(),
-    }
-}
-
-pub fn device_id(l: &Ledger) -> String {
-    format!(
-        "dev-{}",
-        l.device_public().chars().take(11).collect::<String>()
-    )
 }
 
 pub fn run(a: Args) -> Result<Outcome, CliError> {
@@ -92,7 +65,32 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     } else {
         RedeemRequest::Whole
     };
-    let trust = super::verify::load_trust(&a.trust)?;
+    let enrolled = enrolment_of(&a.ledger)?;
+    let trust_path = match (&a.trust, &enrolled) {
+        (Some(t), _) => t.clone(),
+        (None, Some(_)) => {
+            let t = super::sync::default_trust(&a.ledger);
+            if !t.exists() {
+                return Err(usage(format!(
+                    "no trust list yet ({}): run `evoucher sync --ledger {}` first to get the trust list",
+                    t.display(),
+                    a.ledger.display()
+                )));
+            }
+            t
+        }
+        (None, None) => {
+            return Err(usage(
+                "--trust is required on a ledger that is not enrolled (an enrolled ledger uses the trust list `evoucher sync` keeps)",
+            ))
+        }
+    };
+    if a.provider.is_none() && enrolled.is_none() {
+        return Err(usage(
+            "--provider is required on a ledger that is not enrolled",
+        ));
+    }
+    let trust = super::verify::load_trust(&trust_path)?;
     let text = util::read_text(&a.text)?;
     let verified = match verify(&text, &trust, now) {
         Ok(v) => v,
@@ -109,9 +107,16 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     };
     let ledger = Ledger::open(&a.ledger)
         .map_err(|e| usage(format!("ledger {}: {e}", a.ledger.display())))?;
-    let device = a.device.clone().unwrap_or_else(|| device_id(&ledger));
+    let device = match (&a.device, &enrolled) {
+        (Some(d), _) => d.clone(),
+        // The enrolled device id (the ledger fills it in).
+        (None, Some(_)) => String::new(),
+        (None, None) => ledger
+            .device_id()
+            .map_err(|e| usage(format!("ledger {}: {e}", a.ledger.display())))?,
+    };
     let who = Redeemer {
-        provider: &a.provider,
+        provider: a.provider.as_deref().unwrap_or(""),
         category: a.category.as_deref(),
         device: &device,
     };
@@ -156,10 +161,24 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 }
                 util::print_json(&j);
             } else {
-                println!("REFUSED ({}): {}", x.code(), human(&x));
+                println!("REFUSED ({}): {x}", x.code());
             }
             Ok(Outcome::Refused)
         }
         Err(RedeemError::Ledger(e)) => Err(usage(format!("ledger {}: {e}", a.ledger.display()))),
+    }
+}
+
+/// The enrolment recorded in an existing ledger (read without changing anything), if any.
+fn enrolment_of(path: &std::path::Path) -> Result<Option<Enrolment>, CliError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    match Ledger::open_read_only(path) {
+        Ok(l) => l
+            .enrolment()
+            .map_err(|e| usage(format!("ledger {}: {e}", path.display()))),
+        // Left to the writable open below, which reports it with its reason.
+        Err(_) => Ok(None),
     }
 }

@@ -12,7 +12,9 @@ pub struct Args {
     /// `sqlite://FILE` (default `sqlite://evoucher-server.db`) or `postgres://…`.
     #[arg(long, env = "EVOUCHER_DATABASE")]
     database: Option<String>,
-    /// Admin bearer token (default: read from, or made into, `evoucher-admin.token`, mode 0600).
+    /// Admin bearer token (default: read from, or made into, `evoucher-admin.token`, mode
+    /// 0600). Prefer the file or EVOUCHER_ADMIN_TOKEN: a token on the command line is visible
+    /// to every user of the machine in the process list.
     #[arg(long, env = "EVOUCHER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// File holding the 64-hex-digit master key that seals issuer keys at rest (default:
@@ -33,8 +35,26 @@ pub struct Args {
         value_delimiter = ','
     )]
     letter_fonts: Vec<PathBuf>,
+    /// Seconds a client has to send a request's head (default 10).
+    #[arg(long, env = "EVOUCHER_HEADER_TIMEOUT", value_name = "SECS")]
+    header_timeout: Option<u64>,
+    /// Seconds a client has to send a request's whole body; a slower upload is cut with 408
+    /// (default 60).
+    #[arg(long, env = "EVOUCHER_BODY_TIMEOUT", value_name = "SECS")]
+    body_timeout: Option<u64>,
+    /// Seconds after which a connection with no request in flight and no bytes moving is
+    /// closed (default 60).
+    #[arg(long, env = "EVOUCHER_IDLE_TIMEOUT", value_name = "SECS")]
+    idle_timeout: Option<u64>,
+    /// Most connections open at once; more wait in the kernel's backlog (default 4096).
+    #[arg(long, env = "EVOUCHER_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Days an enrolment code stays usable (default 7).
+    #[arg(long, env = "EVOUCHER_ENROLMENT_CODE_DAYS", value_name = "DAYS")]
+    enrolment_code_days: Option<u32>,
     /// TOML file with any of: listen, database, admin_token_file, master_key_file,
-    /// shutdown_grace, letter_fonts (a list of files).
+    /// shutdown_grace, letter_fonts (a list of files), header_timeout, body_timeout,
+    /// idle_timeout, max_connections, enrolment_code_days.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -48,6 +68,11 @@ struct FileConfig {
     shutdown_grace: Option<u64>,
     #[serde(default)]
     letter_fonts: Vec<PathBuf>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    enrolment_code_days: Option<u32>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -110,6 +135,48 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         .map_err(|e| usage(e.to_string()))?;
     let grace =
         std::time::Duration::from_secs(a.shutdown_grace.or(file.shutdown_grace).unwrap_or(30));
+    let defaults = evoucher_server::serve::Limits::default();
+    let secs = |flag: Option<u64>, file: Option<u64>, d: std::time::Duration| {
+        flag.or(file)
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(d)
+    };
+    let limits = evoucher_server::serve::Limits {
+        header_timeout: secs(
+            a.header_timeout,
+            file.header_timeout,
+            defaults.header_timeout,
+        ),
+        body_timeout: secs(a.body_timeout, file.body_timeout, defaults.body_timeout),
+        idle_timeout: secs(a.idle_timeout, file.idle_timeout, defaults.idle_timeout),
+        max_connections: a
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.max_connections),
+    };
+    if limits.max_connections == 0
+        || [
+            limits.header_timeout,
+            limits.body_timeout,
+            limits.idle_timeout,
+        ]
+        .iter()
+        .any(|d| d.is_zero())
+    {
+        return Err(usage("timeouts and --max-connections must be above 0"));
+    }
+    let code_days = a
+        .enrolment_code_days
+        .or(file.enrolment_code_days)
+        .unwrap_or(7);
+    if !(1..=365).contains(&code_days) {
+        return Err(usage("--enrolment-code-days: 1 to 365"));
+    }
+    if a.admin_token.is_some() && token_on_command_line() {
+        eprintln!(
+            "warning: the admin token was given on the command line, where every user of this machine can read it in the process list; use EVOUCHER_ADMIN_TOKEN or admin_token_file instead"
+        );
+    }
     let admin_token = match a.admin_token {
         Some(t) => t,
         None => secret_file(
@@ -151,7 +218,8 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         let state = AppState::new(&cfg)
             .await
             .map_err(|e| usage(format!("database: {e:?}")))?
-            .with_letter_fonts(letter_fonts);
+            .with_letter_fonts(letter_fonts)
+            .with_enrolment_ttl(i64::from(code_days) * 86_400);
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(io_err(format!("binding {listen}")))?;
@@ -159,29 +227,25 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         println!("listening on http://{addr}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        let (stopping, stop) = tokio::sync::oneshot::channel::<()>();
-        let serving = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-            shutdown().await;
-            let _ = stopping.send(());
-        });
-        tokio::select! {
-            r = std::future::IntoFuture::into_future(serving) => {
-                r.map_err(io_err("serving"))?;
-                eprintln!("stopped");
-            }
-            _ = async {
-                if stop.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => {
-                // Every write is one transaction: what was cut off is rolled back whole.
-                eprintln!("stopped with requests still in flight after {}s", grace.as_secs());
-            }
+        match evoucher_server::serve::serve(listener, app(state), limits, shutdown(), grace)
+            .await
+            .map_err(io_err("serving"))?
+        {
+            evoucher_server::serve::Ended::Drained => eprintln!("stopped"),
+            // Every write is one transaction: what was cut off is rolled back whole.
+            evoucher_server::serve::Ended::Cut => eprintln!(
+                "stopped with requests still in flight after {}s",
+                grace.as_secs()
+            ),
         }
         Ok(Outcome::Ok)
     })
+}
+
+/// Whether `--admin-token` appears among this process's own arguments (rather than coming
+/// from the environment).
+fn token_on_command_line() -> bool {
+    std::env::args().any(|a| a == "--admin-token" || a.starts_with("--admin-token="))
 }
 
 /// Finish requests in flight on SIGTERM or Ctrl-C.

@@ -74,16 +74,12 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                             }));
                         } else {
                             println!(
-                                "fetched {} keys from {u} into {} at {}{}",
+                                "fetched {} usable keys from {u} into {} at {}",
                                 store.len(),
                                 out.display(),
                                 util::fmt_time(now),
-                                if store.skipped() > 0 {
-                                    format!(" ({} of other types skipped)", store.skipped())
-                                } else {
-                                    String::new()
-                                }
                             );
+                            print_skipped(&store);
                         }
                         return Ok(Outcome::Ok);
                     }
@@ -147,8 +143,21 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                             .unwrap_or_default()
                     );
                 }
+                print_skipped(&store);
             }
             Ok(Outcome::Ok)
         }
+    }
+}
+
+/// The keys a JWKS held that are not trusted, each with its reason (RFC 7517 §5).
+fn print_skipped(store: &evoucher_core::TrustStore) {
+    for k in store.skipped() {
+        println!(
+            "  skipped {} ({}): {}",
+            k.kid.as_deref().unwrap_or("(no kid)"),
+            k.kty,
+            k.reason
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! device signs each hash with Ed25519.
 
 use serde::{Deserialize, Serialize};
+
+use crate::rules::ItemQty;
 use sha2::{Digest, Sha256};
 
 /// Domain separation for entry hashes.
@@ -31,13 +33,6 @@ impl EntryKind {
             _ => None,
         }
     }
-}
-
-/// A quantity of one item code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemQty {
-    pub code: String,
-    pub quantity: u64,
 }
 
 /// The fields an entry's hash covers, in order.

@@ -1,9 +1,8 @@
 //! Ledger errors (the ledger could not do its job) and refusals (the voucher may not be
 //! redeemed). Messages carry no key material and no beneficiary data.
 
-use serde::Serialize;
-
 use crate::error::KeyError;
+use crate::rules::{Refusal, VoidRefusal};
 
 /// The ledger could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +17,27 @@ pub enum LedgerError {
     DeviceKey(&'static str),
     #[error("ledger is busy: another writer held it too long")]
     Busy,
+    #[error(
+        "the ledger is missing or empty but its device key remains beside it: the ledger was \
+         lost, and a new one must not start a second chain with the same key. Restore the \
+         ledger file from a backup; or retire this device (move its .device.jwk, .token and \
+         .sync.json aside) and enrol again with a new code (docs/ledger.md, \"A lost ledger\")"
+    )]
+    Lost,
+    #[error("no ledger file here")]
+    NotFound,
+    #[error("the ledger file cannot be opened")]
+    CannotOpen,
+    #[error("ledger schema version {found} needs upgrading to {current}; open it once where it can be written")]
+    NeedsUpgrade { found: i64, current: i64 },
+    #[error("the ledger was opened read-only")]
+    ReadOnly,
+    #[error("{0}")]
+    Enrolled(String),
     #[error("no such ledger entry")]
     NoSuchEntry,
     #[error("entry cannot be voided: {0}")]
-    CannotVoid(&'static str),
+    CannotVoid(VoidRefusal),
     #[error("database error: {0}")]
     Db(String),
     #[error("I/O error: {0}")]
@@ -38,69 +54,8 @@ impl From<rusqlite::Error> for LedgerError {
             Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
                 LedgerError::Corrupt
             }
+            Some(ErrorCode::CannotOpen) => LedgerError::CannotOpen,
             _ => LedgerError::Db(e.to_string()),
-        }
-    }
-}
-
-/// Why a redemption was refused. Nothing was written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Refusal {
-    #[error("already redeemed at {at} by provider {provider} on device {device}")]
-    AlreadyRedeemed {
-        at: i64,
-        provider: String,
-        device: String,
-        entry_id: String,
-    },
-    #[error("voucher is fully used")]
-    Exhausted,
-    #[error("balance insufficient: {remaining} left, {requested} requested")]
-    InsufficientBalance { remaining: u64, requested: u64 },
-    #[error("item {code}: {remaining} left, {requested} requested")]
-    InsufficientItems {
-        code: String,
-        remaining: u64,
-        requested: u64,
-    },
-    #[error("item {code} is not on this voucher")]
-    UnknownItem { code: String },
-    #[error("voucher has no cash value")]
-    NoValue,
-    #[error("single-use voucher: it can only be redeemed whole")]
-    WholeOnly,
-    #[error("invalid request: {0}")]
-    InvalidRequest(&'static str),
-    #[error("voucher is for another service provider")]
-    WrongProvider,
-    #[error("provider category is not allowed for this voucher")]
-    CategoryNotAllowed,
-    #[error("voucher is not valid before {nbf}")]
-    NotYetValid { nbf: i64 },
-    #[error("voucher expired at {exp}")]
-    Expired { exp: i64 },
-    #[error("voucher was cancelled by the program (revoked at {revoked_at})")]
-    Revoked { revoked_at: i64 },
-}
-
-impl Refusal {
-    /// Stable snake_case code (the `reason` in JSON).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::AlreadyRedeemed { .. } => "already_redeemed",
-            Refusal::Exhausted => "exhausted",
-            Refusal::InsufficientBalance { .. } => "insufficient_balance",
-            Refusal::InsufficientItems { .. } => "insufficient_items",
-            Refusal::UnknownItem { .. } => "unknown_item",
-            Refusal::NoValue => "no_value",
-            Refusal::WholeOnly => "whole_only",
-            Refusal::InvalidRequest(_) => "invalid_request",
-            Refusal::WrongProvider => "wrong_provider",
-            Refusal::CategoryNotAllowed => "category_not_allowed",
-            Refusal::NotYetValid { .. } => "not_yet_valid",
-            Refusal::Expired { .. } => "expired",
-            Refusal::Revoked { .. } => "revoked",
         }
     }
 }

@@ -7,7 +7,16 @@
 //! - Entries are append-only (triggers refuse UPDATE and DELETE); a mistake is undone by a void
 //!   entry. Each entry is hash-chained to the previous one and signed by the device key, kept
 //!   beside the ledger file with mode 0600 (`<ledger>.device.jwk`).
-//! - A ledger that cannot be opened is never deleted, recreated or written: a typed error.
+//! - A ledger that cannot be opened is never deleted, recreated or written: a typed error. A
+//!   ledger that is gone or empty while its device key remains was lost: refused
+//!   ([`LedgerError::Lost`]), never silently started again with the same key.
+//! - What a redemption may take is decided by [`crate::rules`], the rulebook the server uses too.
+//! - Two processes creating the same ledger at once: one creates it under SQLite's write lock,
+//!   the other waits and opens what the first made. The device key is written beside the ledger
+//!   as `<key>.new` first and renamed into place once the ledger records it, so a crash at any
+//!   point leaves either nothing or a ledger and its key.
+//! - [`Ledger::open_read_only`] reads a ledger where nothing may be written (a read-only
+//!   directory, a copy sent for audit without its device key).
 
 mod chain;
 mod error;
@@ -16,26 +25,18 @@ pub mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use ed25519_dalek::VerifyingKey;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-pub use chain::{EntryKind, ItemQty, GENESIS};
-pub use error::{LedgerError, RedeemError, Refusal};
+pub use crate::rules::{Balance, ItemQty, RedeemRequest, Refusal};
+pub use chain::{EntryKind, GENESIS};
+pub use error::{LedgerError, RedeemError};
 
 use crate::keys::{ed25519_verify_strict, IssuerKey};
+use crate::rules::{self, Context, Counted, Taking, VoidTarget};
 use crate::verify::Verified;
-use crate::voucher::{RedemptionRule, Voucher, VoucherId};
-
-/// What a provider asks to redeem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedeemRequest {
-    /// The whole voucher (for a partial voucher: everything that remains).
-    Whole,
-    /// An amount in minor units of the voucher's currency (partial vouchers).
-    Amount(u64),
-    /// Items with quantities (partial vouchers).
-    Items(Vec<ItemQty>),
-}
+use crate::voucher::{Voucher, VoucherId};
 
 /// Who is redeeming.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +98,28 @@ impl Entry {
     }
 }
 
-/// What remains on a voucher.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Balance {
-    /// Remaining cash value (minor units), when the voucher has one.
-    pub amount: Option<u64>,
-    pub items: Vec<ItemQty>,
-    /// Active (not voided) redemptions.
-    pub redemptions: usize,
+/// The device id of a device key (base64url of its 32-byte public key): `dev-` and the first
+/// 16 hex digits of its SHA-256. The server gives an enrolled device the same id, so a device
+/// has one id everywhere.
+pub fn device_id_of(public_b64: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(public_b64)
+        .unwrap_or_else(|_| public_b64.as_bytes().to_vec());
+    format!("dev-{}", &hex::encode(sha2::Sha256::digest(&raw))[..16])
+}
+
+/// What enrolment with a program server fixed for this ledger: entries are recorded for this
+/// provider and device only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Enrolment {
+    pub server: String,
+    pub device_id: String,
+    pub provider: String,
+    /// The provider's category as the server registered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 /// The receipt of a successful redemption.
@@ -129,6 +144,16 @@ pub struct ChainReport {
     pub entries: i64,
     #[serde(serialize_with = "hex_ser")]
     pub head_hash: Vec<u8>,
+}
+
+/// The server's judgement of a synced entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Judged {
+    pub id: String,
+    /// `accepted`, `conflict`, `invalid` or `suspect` (`synced` when acknowledged without one).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Counts for status displays.
@@ -164,7 +189,10 @@ impl Default for Options {
 pub struct Ledger {
     conn: Mutex<Connection>,
     path: PathBuf,
-    key: IssuerKey,
+    /// The device key that signs new entries (`None`: opened read-only).
+    key: Option<IssuerKey>,
+    /// The device's public key, as recorded in the ledger.
+    public: VerifyingKey,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -173,14 +201,47 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-const COLUMNS: &str = "seq, id, kind, voucher_id, issuer_kid, provider, device, amount, currency, items, voids, at, voucher_text, prev_hash, hash, signature";
+const COLUMNS: &str = "e.seq, e.id, e.kind, e.voucher_id, e.issuer_kid, e.provider, e.device, e.amount, e.currency, e.items, e.voids, e.at, e.voucher_text, e.prev_hash, e.hash, e.signature";
+const PLAIN_COLUMNS: &str = "seq, id, kind, voucher_id, issuer_kid, provider, device, amount, currency, items, voids, at, voucher_text, prev_hash, hash, signature";
+
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+fn read_key(path: &Path) -> Result<IssuerKey, LedgerError> {
+    IssuerKey::read(path).map_err(|_| LedgerError::DeviceKey("cannot be read"))
+}
+
+/// The device key recorded in a ledger (`meta.device_public`), if any.
+fn stored_public(conn: &Connection) -> Result<Option<String>, LedgerError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'device_public'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn verifying_key(public_b64: &str) -> Result<VerifyingKey, LedgerError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(public_b64)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+        .ok_or(LedgerError::Db(
+            "the recorded device key is malformed".into(),
+        ))
+}
 
 impl Ledger {
     /// Where the device key of a ledger lives.
     pub fn device_key_path(ledger: &Path) -> PathBuf {
-        let mut p = ledger.as_os_str().to_owned();
-        p.push(".device.jwk");
-        PathBuf::from(p)
+        with_suffix(ledger, ".device.jwk")
     }
 
     /// Open a ledger, creating it (and its device key) if the file does not exist.
@@ -191,6 +252,9 @@ impl Ledger {
     pub fn open_with(path: &Path, opts: Options) -> Result<Self, LedgerError> {
         let key_path = Self::device_key_path(path);
         let exists = path.exists();
+        if !exists && key_path.exists() {
+            return Err(LedgerError::Lost);
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | if exists {
@@ -200,49 +264,17 @@ impl Ledger {
             };
         let mut conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_millis(opts.busy_timeout_ms))?;
-        // Reads only, until the file is known to be ours.
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let objects: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if version > schema::VERSION {
-            return Err(LedgerError::NewerSchema {
-                found: version,
-                supported: schema::VERSION,
-            });
-        }
-        if version == 0 && objects > 0 {
-            return Err(LedgerError::NotALedger);
-        }
-        let stored_public: Option<String> = if version >= 1 {
-            conn.query_row(
-                "SELECT value FROM meta WHERE key = 'device_public'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
+        // Reads only, until the file is known to be ours (or empty: ours to create).
+        let version = check_version(&conn)?;
+        let stored = if version >= 1 {
+            stored_public(&conn)?
         } else {
             None
         };
-        let key = match (&stored_public, key_path.exists()) {
-            (Some(_), false) => return Err(LedgerError::DeviceKey("is missing")),
-            (Some(p), true) => {
-                let k = IssuerKey::read(&key_path)
-                    .map_err(|_| LedgerError::DeviceKey("cannot be read"))?;
-                if k.public_jwk().x.as_deref() != Some(p.as_str()) {
-                    return Err(LedgerError::DeviceKey("does not match this ledger"));
-                }
-                k
-            }
-            (None, true) => {
-                IssuerKey::read(&key_path).map_err(|_| LedgerError::DeviceKey("cannot be read"))?
-            }
-            (None, false) => {
-                let k = IssuerKey::generate()?;
-                k.write_new(&key_path)?;
-                k
-            }
-        };
-        // Now it is ours: configure and migrate.
+        if let Some(p) = &stored {
+            // Checked before anything is written: a ledger with the wrong key is left as is.
+            Self::existing_key(&key_path, p)?;
+        }
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -254,18 +286,113 @@ impl Ledger {
             if opts.durable { "FULL" } else { "OFF" },
         )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn, version)?;
-        if stored_public.is_none() {
-            let x = key.public_jwk().x.unwrap_or_default();
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('device_public', ?1)",
-                params![x],
+        // Create or upgrade under the write lock; another process may have done it meanwhile.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = check_version(&tx)?;
+        let pending = if version == 0 {
+            if key_path.exists() {
+                return Err(LedgerError::Lost);
+            }
+            // A new ledger: its key is written aside first and put in place after the commit.
+            let k = IssuerKey::generate()?;
+            let new = with_suffix(&key_path, ".new");
+            let _ = std::fs::remove_file(&new);
+            k.write_new(&new)?;
+            schema::migrate_in(&tx, 0)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('device_public', ?1)",
+                params![k.public_jwk().x.unwrap_or_default()],
             )?;
+            Some(new)
+        } else {
+            schema::migrate_in(&tx, version)?;
+            None
+        };
+        tx.commit()?;
+        if let Some(new) = pending {
+            put_in_place(&new, &key_path)?;
         }
+        let public = stored_public(&conn)?.ok_or(LedgerError::NotALedger)?;
+        let key = Self::existing_key(&key_path, &public)?;
         Ok(Ledger {
             conn: Mutex::new(conn),
             path: path.to_owned(),
-            key,
+            public: key.verifying_key(),
+            key: Some(key),
+        })
+    }
+
+    /// The device key of an existing ledger. A key still waiting beside it as `<key>.new`
+    /// (a crash between the ledger's commit and the rename) is put in place first.
+    fn existing_key(key_path: &Path, public: &str) -> Result<IssuerKey, LedgerError> {
+        if !key_path.exists() {
+            let new = with_suffix(key_path, ".new");
+            match IssuerKey::read(&new) {
+                Ok(k) if k.public_jwk().x.as_deref() == Some(public) => {
+                    put_in_place(&new, key_path)?
+                }
+                _ => return Err(LedgerError::DeviceKey("is missing")),
+            }
+        }
+        let k = read_key(key_path)?;
+        if k.public_jwk().x.as_deref() != Some(public) {
+            return Err(LedgerError::DeviceKey("does not match this ledger"));
+        }
+        Ok(k)
+    }
+
+    /// Open an existing ledger for reading only: nothing is written, not even SQLite's
+    /// journal files when they cannot be (a read-only directory or medium), and the device key
+    /// is not needed (entries are checked against the key the ledger records). Redeeming or
+    /// voiding through it is [`LedgerError::ReadOnly`].
+    pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
+        if !path.exists() {
+            return Err(if Self::device_key_path(path).exists() {
+                LedgerError::Lost
+            } else {
+                LedgerError::NotFound
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open = |conn: Connection| -> Result<(Connection, i64), LedgerError> {
+            let v = check_version(&conn)?;
+            Ok((conn, v))
+        };
+        let (conn, version) = match Connection::open_with_flags(path, flags)
+            .map_err(LedgerError::from)
+            .and_then(open)
+        {
+            Ok(x) => x,
+            // A WAL database in a place where its `-shm` file cannot be made: read it as an
+            // immutable file (nothing else may be writing it there anyway).
+            Err(LedgerError::Db(_)) | Err(LedgerError::CannotOpen) => {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                open(Connection::open_with_flags(
+                    uri,
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                )?)?
+            }
+            Err(e) => return Err(e),
+        };
+        if version == 0 {
+            return Err(if Self::device_key_path(path).exists() {
+                LedgerError::Lost
+            } else {
+                LedgerError::NotALedger
+            });
+        }
+        if version != schema::VERSION {
+            return Err(LedgerError::NeedsUpgrade {
+                found: version,
+                current: schema::VERSION,
+            });
+        }
+        let public = stored_public(&conn)?.ok_or(LedgerError::NotALedger)?;
+        Ok(Ledger {
+            public: verifying_key(&public)?,
+            conn: Mutex::new(conn),
+            path: path.to_owned(),
+            key: None,
         })
     }
 
@@ -275,18 +402,103 @@ impl Ledger {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn signer(&self) -> Result<&IssuerKey, LedgerError> {
+        self.key.as_ref().ok_or(LedgerError::ReadOnly)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The device's public key (base64url), which signs every entry.
     pub fn device_public(&self) -> String {
-        self.key.public_jwk().x.unwrap_or_default()
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.public.as_bytes())
     }
 
-    /// Redeem a verified voucher. Checks, in order: revoked, not yet valid, expired, provider
-    /// (`aud`), category, then the voucher's history (already redeemed, balance, items). On
-    /// success one entry is appended and committed durably before this returns.
+    /// This device's id: the enrolled one, else the one its key gives ([`device_id_of`], the
+    /// same the server will give it).
+    pub fn device_id(&self) -> Result<String, LedgerError> {
+        Ok(match self.enrolment()? {
+            Some(e) => e.device_id,
+            None => device_id_of(&self.device_public()),
+        })
+    }
+
+    /// The enrolment recorded by [`set_enrolment`](Self::set_enrolment), if any.
+    pub fn enrolment(&self) -> Result<Option<Enrolment>, LedgerError> {
+        let conn = self.lock();
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'enrolment'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        v.map(|s| serde_json::from_str(&s).map_err(|_| LedgerError::Db("enrolment record".into())))
+            .transpose()
+    }
+
+    /// Record the enrolment the server gave this device. From then on entries are recorded for
+    /// its provider and device id only. A ledger enrols once.
+    pub fn set_enrolment(&self, e: &Enrolment) -> Result<(), LedgerError> {
+        self.signer()?;
+        let json = serde_json::to_string(e).map_err(|e| LedgerError::Db(e.to_string()))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('enrolment', ?1)",
+            params![json],
+        )?;
+        if n == 0 {
+            return Err(LedgerError::Enrolled(
+                "this ledger is already enrolled".into(),
+            ));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Who really redeems: on an enrolled ledger its provider, category and device id, and a
+    /// different provider, category or device asked for is refused before anything is done.
+    fn identity<'a>(
+        &self,
+        who: &Redeemer<'a>,
+    ) -> Result<(String, Option<String>, String), LedgerError> {
+        let Some(e) = self.enrolment()? else {
+            return Ok((
+                who.provider.to_owned(),
+                who.category.map(str::to_owned),
+                who.device.to_owned(),
+            ));
+        };
+        if !who.provider.is_empty() && who.provider != e.provider {
+            return Err(LedgerError::Enrolled(format!(
+                "this ledger is enrolled for provider {}, not {}",
+                e.provider, who.provider
+            )));
+        }
+        if let Some(c) = who.category {
+            if e.category.as_deref() != Some(c) {
+                return Err(LedgerError::Enrolled(format!(
+                    "this ledger's provider has category {}, not {c}",
+                    e.category.as_deref().unwrap_or("(none)")
+                )));
+            }
+        }
+        if !who.device.is_empty() && who.device != e.device_id {
+            return Err(LedgerError::Enrolled(format!(
+                "this ledger is enrolled as device {}, not {}",
+                e.device_id, who.device
+            )));
+        }
+        Ok((e.provider, e.category, e.device_id))
+    }
+
+    /// Redeem a verified voucher. The rulebook ([`crate::rules`]) decides: validity, provider
+    /// (`aud`), category, cancellation, then what the request may take given the voucher's
+    /// history. On success one entry is appended and committed durably before this returns.
+    ///
+    /// On an enrolled ledger the enrolled provider, category and device are used (empty
+    /// `provider`/`device` and `None` category take them); asking for others is an error.
     pub fn redeem(
         &self,
         v: &Verified,
@@ -294,45 +506,44 @@ impl Ledger {
         req: &RedeemRequest,
         now: i64,
     ) -> Result<Receipt, RedeemError> {
+        let key = self.signer()?;
+        let (provider, category, device) = self.identity(who)?;
         let voucher = &v.voucher;
-        if now < voucher.valid_from() {
-            return Err(Refusal::NotYetValid {
-                nbf: voucher.valid_from(),
-            }
-            .into());
-        }
-        if now >= voucher.exp {
-            return Err(Refusal::Expired { exp: voucher.exp }.into());
-        }
-        if voucher.aud.as_deref().is_some_and(|a| a != who.provider) {
-            return Err(Refusal::WrongProvider.into());
-        }
-        if !voucher.categories.is_empty()
-            && !who
-                .category
-                .is_some_and(|c| voucher.categories.iter().any(|x| x == c))
-        {
-            return Err(Refusal::CategoryNotAllowed.into());
-        }
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(at) = revoked_at(&tx, &voucher.id)? {
-            return Err(Refusal::Revoked { revoked_at: at }.into());
-        }
+        let ctx = Context {
+            provider: &provider,
+            category: category.as_deref(),
+            at: now,
+            // A cancellation the phone knows of applies from now on, whatever its time says.
+            revoked_at: revoked_at(&tx, &voucher.id)?.map(|r| r.min(now)),
+        };
         let history = load_history(&tx, &voucher.id)?;
-        let bal = balance_of(voucher, &history);
-        let (amount, items) = plan(voucher, &history, &bal, req)?;
+        let counted = counted(&history);
+        rules::check_context(voucher, &ctx)?;
+        let (amount, items) = rules::plan(voucher, &counted, req)?;
+        let currency = amount.and(voucher.value.as_ref().map(|x| x.currency.as_str()));
+        let remaining = rules::check(
+            voucher,
+            &counted,
+            &Taking {
+                amount,
+                currency,
+                items: &items,
+            },
+            &ctx,
+        )?;
         let entry = append(
             &tx,
-            &self.key,
+            key,
             NewEntry {
                 kind: EntryKind::Redeem,
                 voucher_id: voucher.id,
                 issuer_kid: &v.kid.as_bytes(),
-                provider: who.provider,
-                device: who.device,
+                provider: &provider,
+                device: &device,
                 amount,
-                currency: amount.and(voucher.value.as_ref().map(|x| x.currency.as_str())),
+                currency,
                 items: &items,
                 voids: None,
                 at: now,
@@ -340,42 +551,52 @@ impl Ledger {
             },
         )?;
         tx.commit()?;
-        let mut after = history;
-        after.push(entry.clone());
-        Ok(Receipt {
-            remaining: balance_of(voucher, &after),
-            entry,
-        })
+        Ok(Receipt { remaining, entry })
     }
 
-    /// Undo a redemption by appending a void entry. The original entry stays.
+    /// Undo a redemption by appending a void entry. The original entry stays. The rulebook
+    /// decides ([`rules::check_void`]): a redemption of this ledger, not voided yet.
     pub fn void(&self, entry_id: &str, who: &Redeemer<'_>, now: i64) -> Result<Entry, LedgerError> {
+        let key = self.signer()?;
+        let enrolled = self.enrolment()?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let target = get_entry(&tx, entry_id)?.ok_or(LedgerError::NoSuchEntry)?;
-        if target.kind != EntryKind::Redeem {
-            return Err(LedgerError::CannotVoid("only a redemption can be voided"));
-        }
-        let already: bool = tx
-            .query_row(
-                "SELECT 1 FROM entries WHERE voids = ?1",
-                params![entry_id],
-                |_| Ok(true),
-            )
-            .optional()?
-            .unwrap_or(false);
-        if already {
-            return Err(LedgerError::CannotVoid("already voided"));
-        }
+        let target = get_entry(&tx, entry_id)?;
+        let voided = tx
+            .prepare_cached("SELECT 1 FROM entries WHERE voids = ?1")?
+            .exists(params![entry_id])?;
+        let t = target.as_ref().map(|t| VoidTarget {
+            is_redemption: t.kind == EntryKind::Redeem,
+            // Every entry of this ledger is this device's.
+            device: "",
+            voucher_id: &t.voucher_id,
+            accepted: true,
+            voided,
+        });
+        let target = match (&target, t) {
+            (Some(target), Some(t)) => {
+                rules::check_void(Some(&t), "", &target.voucher_id)
+                    .map_err(LedgerError::CannotVoid)?;
+                target
+            }
+            _ => return Err(LedgerError::NoSuchEntry),
+        };
         let e = append(
             &tx,
-            &self.key,
+            key,
             NewEntry {
                 kind: EntryKind::Void,
                 voucher_id: target.voucher_id,
                 issuer_kid: &target.issuer_kid,
-                provider: who.provider,
-                device: who.device,
+                provider: match &enrolled {
+                    Some(e) => &e.provider,
+                    None if who.provider.is_empty() => &target.provider,
+                    None => who.provider,
+                },
+                device: match &enrolled {
+                    Some(e) => &e.device_id,
+                    None => who.device,
+                },
                 amount: target.amount,
                 currency: target.currency.as_deref(),
                 items: &target.items,
@@ -390,8 +611,9 @@ impl Ledger {
 
     /// What remains on a voucher.
     pub fn balance(&self, voucher: &Voucher) -> Result<Balance, LedgerError> {
-        let conn = self.lock();
-        Ok(balance_of(voucher, &load_history(&conn, &voucher.id)?))
+        let history = load_history(&self.lock(), &voucher.id)?;
+        rules::balance(voucher, &counted(&history))
+            .map_err(|e| LedgerError::Db(format!("the voucher's history: {e}")))
     }
 
     /// Every entry for one voucher, in order.
@@ -408,7 +630,7 @@ impl Ledger {
     pub fn entries(&self, after: i64, limit: usize) -> Result<Vec<Entry>, LedgerError> {
         let conn = self.lock();
         let mut st = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM entries WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            "SELECT {COLUMNS} FROM entries e WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
         ))?;
         let rows = st.query_map(params![after, limit as i64], row_entry)?;
         collect(rows)
@@ -453,6 +675,67 @@ impl Ledger {
         Ok(n)
     }
 
+    /// Record the server's judgement of these entries (acknowledging them, as
+    /// [`mark_synced`](Self::mark_synced) does). All or nothing. Returns how many were newly
+    /// acknowledged.
+    pub fn mark_judged(&self, judged: &[Judged], now: i64) -> Result<usize, LedgerError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut n = 0;
+        {
+            let mut exists = tx.prepare_cached("SELECT 1 FROM entries WHERE id = ?1")?;
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO synced (entry_id, acked_at, server_ref, status, reason) VALUES (?1, ?2, NULL, ?3, ?4) \
+                 ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status, reason = excluded.reason",
+            )?;
+            let mut was = tx.prepare_cached("SELECT 1 FROM synced WHERE entry_id = ?1")?;
+            for j in judged {
+                if !exists.exists(params![j.id])? {
+                    return Err(LedgerError::NoSuchEntry);
+                }
+                if !was.exists(params![j.id])? {
+                    n += 1;
+                }
+                ins.execute(params![j.id, now, j.status, j.reason])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Entries with `seq > after`, in order, at most `limit`, each with the server's judgement
+    /// when it has been synced.
+    pub fn entries_judged(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(Entry, Option<Judged>)>, LedgerError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS}, s.entry_id, s.status, s.reason FROM entries e \
+             LEFT JOIN synced s ON s.entry_id = e.id WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![after, limit as i64], |r| {
+            let e = row_entry(r)?;
+            let synced: Option<String> = r.get(16)?;
+            let j = synced.map(|id| -> rusqlite::Result<Judged> {
+                Ok(Judged {
+                    id,
+                    status: r
+                        .get::<_, Option<String>>(17)?
+                        .unwrap_or_else(|| "synced".into()),
+                    reason: r.get(18)?,
+                })
+            });
+            Ok((e, j.transpose()?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
     /// Add voucher ids the program has cancelled. Returns how many were new.
     pub fn add_revocations(&self, ids: &[(VoucherId, i64)]) -> Result<usize, LedgerError> {
         let mut conn = self.lock();
@@ -493,8 +776,8 @@ impl Ledger {
     /// entry. Finds any entry edited, deleted, inserted or reordered.
     pub fn verify_chain(&self) -> Result<Result<ChainReport, ChainError>, LedgerError> {
         let conn = self.lock();
-        let vk = self.key.verifying_key();
-        let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM entries ORDER BY seq"))?;
+        let vk = self.public;
+        let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM entries e ORDER BY e.seq"))?;
         let mut rows = st.query([])?;
         let mut expected_seq = 1i64;
         let mut prev = GENESIS.to_vec();
@@ -556,7 +839,7 @@ fn revoked_at(conn: &Connection, id: &VoucherId) -> Result<Option<i64>, LedgerEr
 
 fn load_history(conn: &Connection, id: &VoucherId) -> Result<Vec<Entry>, LedgerError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM entries WHERE voucher_id = ?1 ORDER BY seq"
+        "SELECT {COLUMNS} FROM entries e WHERE e.voucher_id = ?1 ORDER BY e.seq"
     ))?;
     let rows = st.query_map(params![id.0.as_slice()], row_entry)?;
     collect(rows)
@@ -564,7 +847,7 @@ fn load_history(conn: &Connection, id: &VoucherId) -> Result<Vec<Entry>, LedgerE
 
 fn get_entry(conn: &Connection, id: &str) -> Result<Option<Entry>, LedgerError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM entries WHERE id = ?1"))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM entries e WHERE e.id = ?1"))?
         .query_row(params![id], row_entry)
         .optional()?)
 }
@@ -672,7 +955,7 @@ fn append(conn: &Connection, key: &IssuerKey, n: NewEntry<'_>) -> Result<Entry, 
         .map_err(|_| LedgerError::Db("amount out of range".into()))?;
     let items = serde_json::to_string(&e.items).map_err(|e| LedgerError::Db(e.to_string()))?;
     conn.prepare_cached(&format!(
-        "INSERT INTO entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        "INSERT INTO entries ({PLAIN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))?
     .execute(params![
         e.seq,
@@ -695,8 +978,9 @@ fn append(conn: &Connection, key: &IssuerKey, n: NewEntry<'_>) -> Result<Entry, 
     Ok(e)
 }
 
-/// The active (not voided) redemptions of a history (voided ids collected once: linear).
-fn active(history: &[Entry]) -> impl Iterator<Item = &Entry> {
+/// The redemptions of a history that count against the voucher: not voided. Voided ids are
+/// collected once (linear).
+fn counted(history: &[Entry]) -> Vec<Counted<'_>> {
     let voided: std::collections::HashSet<&str> = history
         .iter()
         .filter(|v| v.kind == EntryKind::Void)
@@ -704,139 +988,61 @@ fn active(history: &[Entry]) -> impl Iterator<Item = &Entry> {
         .collect();
     history
         .iter()
-        .filter(move |e| e.kind == EntryKind::Redeem && !voided.contains(e.id.as_str()))
-}
-
-fn balance_of(voucher: &Voucher, history: &[Entry]) -> Balance {
-    let used_amount: u64 = active(history).filter_map(|e| e.amount).sum();
-    let items = voucher
-        .items
-        .iter()
-        .map(|it| {
-            let used: u64 = active(history)
-                .flat_map(|e| e.items.iter())
-                .filter(|x| x.code == it.code)
-                .map(|x| x.quantity)
-                .sum();
-            ItemQty {
-                code: it.code.clone(),
-                quantity: it.quantity.saturating_sub(used),
-            }
+        .filter(|e| e.kind == EntryKind::Redeem && !voided.contains(e.id.as_str()))
+        .map(|e| Counted {
+            id: &e.id,
+            at: e.at,
+            provider: &e.provider,
+            device: &e.device,
+            amount: e.amount,
+            items: &e.items,
         })
-        .collect();
-    let redemptions = active(history).count();
-    let amount = voucher
-        .value
-        .as_ref()
-        .map(|v| v.amount.saturating_sub(used_amount));
-    match voucher.rule {
-        // A single-use voucher redeemed once has nothing left.
-        RedemptionRule::Single if redemptions > 0 => Balance {
-            amount: amount.map(|_| 0),
-            items: voucher
-                .items
-                .iter()
-                .map(|i| ItemQty {
-                    code: i.code.clone(),
-                    quantity: 0,
-                })
-                .collect(),
-            redemptions,
-        },
-        _ => Balance {
-            amount,
-            items,
-            redemptions,
-        },
-    }
+        .collect()
 }
 
-/// Decide what this request redeems, or refuse.
-fn plan(
-    voucher: &Voucher,
-    history: &[Entry],
-    bal: &Balance,
-    req: &RedeemRequest,
-) -> Result<(Option<u64>, Vec<ItemQty>), Refusal> {
-    if voucher.rule == RedemptionRule::Single {
-        if let Some(e) = active(history).next() {
-            return Err(Refusal::AlreadyRedeemed {
-                at: e.at,
-                provider: e.provider.clone(),
-                device: e.device.clone(),
-                entry_id: e.id.clone(),
-            });
-        }
-        if *req != RedeemRequest::Whole {
-            return Err(Refusal::WholeOnly);
-        }
-        let items = voucher
-            .items
-            .iter()
-            .map(|i| ItemQty {
-                code: i.code.clone(),
-                quantity: i.quantity,
-            })
-            .collect();
-        return Ok((voucher.value.as_ref().map(|v| v.amount), items));
+/// The schema version of a ledger, refusing files that are not ledgers (or newer ones).
+fn check_version(conn: &Connection) -> Result<i64, LedgerError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if version > schema::VERSION {
+        return Err(LedgerError::NewerSchema {
+            found: version,
+            supported: schema::VERSION,
+        });
     }
-    let exhausted = bal.amount.unwrap_or(0) == 0 && bal.items.iter().all(|i| i.quantity == 0);
-    if exhausted {
-        return Err(Refusal::Exhausted);
+    if version == 0 && objects > 0 {
+        return Err(LedgerError::NotALedger);
     }
-    match req {
-        RedeemRequest::Whole => Ok((
-            bal.amount.filter(|a| *a > 0),
-            bal.items
-                .iter()
-                .filter(|i| i.quantity > 0)
-                .cloned()
-                .collect(),
-        )),
-        RedeemRequest::Amount(x) => {
-            let remaining = bal.amount.ok_or(Refusal::NoValue)?;
-            if *x == 0 {
-                return Err(Refusal::InvalidRequest("amount must be positive"));
-            }
-            if *x > remaining {
-                return Err(if remaining == 0 {
-                    Refusal::Exhausted
-                } else {
-                    Refusal::InsufficientBalance {
-                        remaining,
-                        requested: *x,
-                    }
-                });
-            }
-            Ok((Some(*x), Vec::new()))
-        }
-        RedeemRequest::Items(req_items) => {
-            if req_items.is_empty() {
-                return Err(Refusal::InvalidRequest("no items requested"));
-            }
-            for (i, it) in req_items.iter().enumerate() {
-                if it.quantity == 0 {
-                    return Err(Refusal::InvalidRequest("item quantity must be positive"));
-                }
-                if req_items[..i].iter().any(|x| x.code == it.code) {
-                    return Err(Refusal::InvalidRequest("item listed twice"));
-                }
-                let left = bal
-                    .items
-                    .iter()
-                    .find(|b| b.code == it.code)
-                    .ok_or_else(|| Refusal::UnknownItem {
-                        code: it.code.clone(),
-                    })?;
-                if it.quantity > left.quantity {
-                    return Err(Refusal::InsufficientItems {
-                        code: it.code.clone(),
-                        remaining: left.quantity,
-                        requested: it.quantity,
-                    });
-                }
-            }
-            Ok((None, req_items.clone()))
+    Ok(version)
+}
+
+/// Move a new device key into place. Another process opening the same new ledger may have
+/// done it already: then the key in place must be this one.
+fn put_in_place(new: &Path, key_path: &Path) -> Result<(), LedgerError> {
+    match std::fs::rename(new, key_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && key_path.exists() => {}
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(dir) = key_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Make the rename durable (best effort: not every platform opens directories).
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
         }
     }
+    Ok(())
+}
+
+/// A path for an SQLite `file:` URI (percent-encoding what a URI must not hold).
+fn uri_path(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = String::new();
+    for b in abs.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -6,10 +6,10 @@ use rusqlite::Connection;
 use super::error::LedgerError;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: [&str; 2] = [
+pub const MIGRATIONS: [&str; 3] = [
     // v1: the append-only, hash-chained, signed entries.
     r#"
     CREATE TABLE meta (
@@ -53,11 +53,31 @@ pub const MIGRATIONS: [&str; 2] = [
         revoked_at INTEGER NOT NULL
     ) STRICT;
     "#,
+    // v3: the server's judgement of each synced entry (accepted, conflict, invalid, suspect).
+    r#"
+    ALTER TABLE synced ADD COLUMN status TEXT;
+    ALTER TABLE synced ADD COLUMN reason TEXT;
+    "#,
 ];
 
 /// Bring a database at `from` up to [`VERSION`], one transaction per step.
 pub fn migrate(conn: &mut Connection, from: i64) -> Result<(), LedgerError> {
     migrate_to(conn, from, VERSION)
+}
+
+/// Bring a database at `from` up to [`VERSION`] inside the caller's transaction (which holds
+/// the write lock and read `from` under it, so two processes never migrate at once).
+pub fn migrate_in(conn: &Connection, from: i64) -> Result<(), LedgerError> {
+    for v in from..VERSION {
+        let sql = MIGRATIONS
+            .get(usize::try_from(v).map_err(|_| LedgerError::NotALedger)?)
+            .ok_or(LedgerError::NotALedger)?;
+        conn.execute_batch(sql)?;
+    }
+    if from < VERSION {
+        conn.pragma_update(None, "user_version", VERSION)?;
+    }
+    Ok(())
 }
 
 /// Bring a database at `from` up to `to` (tests build old versions with this).

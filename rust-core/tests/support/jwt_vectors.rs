@@ -243,6 +243,16 @@ pub fn generate() -> Vec<(String, Json)> {
     c.claims = claims("\"5000.001\"", "voucher");
     cs.push(c);
     let mut c = case(
+        "claims-amount-over-i64",
+        "amount \"92233720368547758.08\" PHP = 2^63 minor units, over the largest a voucher carries (2^63 - 1): refused at verify, not later at redeem.",
+        "RS256",
+        RSA_KID,
+        Sig::Rs256,
+        Some(Stage::Claims),
+    );
+    c.claims = claims("\"92233720368547758.08\"", "voucher");
+    cs.push(c);
+    let mut c = case(
         "claims-duplicate-amount",
         "amount given twice in the claims.",
         "RS256",

@@ -844,6 +844,29 @@ pub fn generate() -> Vec<(String, Json)> {
         .signed(&a),
     );
     let mut c = cash.to_claims();
+    edit_private(&mut c, |m| {
+        for (k, v) in m.iter_mut() {
+            if *k == Value::Integer(5.into()) {
+                *v = Value::Map(vec![
+                    (
+                        Value::Integer(1.into()),
+                        Value::Integer((i64::MAX as u64 + 1).into()),
+                    ),
+                    (Value::Integer(2.into()), Value::Text("KES".into())),
+                ]);
+            }
+        }
+    });
+    cases.push(
+        case(
+            "claims-amount-over-i64",
+            "An amount of 2^63 minor units: over the largest a voucher carries (2^63 - 1), so that it fits a signed 64-bit integer wherever it is stored.",
+            Some(Stage::Claims),
+        )
+        .payload(c.to_vec().unwrap())
+        .signed(&a),
+    );
+    let mut c = cash.to_claims();
     c.issuer = None;
     cases.push(
         case("claims-missing-iss", "No iss.", Some(Stage::Claims))

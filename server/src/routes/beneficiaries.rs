@@ -14,7 +14,8 @@ use sqlx::Row;
 
 use evoucher_core::roster::{self, RosterRow};
 
-use super::{body_limit, require_admin, value_rows};
+use super::{body_limit, value_rows};
+use crate::auth::admin;
 use crate::error::ApiBytes;
 use crate::{now, ApiError, AppState};
 
@@ -24,7 +25,7 @@ pub const MAX_CSV: usize = 16 * 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/api/v1/programs/{id}/beneficiaries",
-        body_limit(post(import), MAX_CSV),
+        admin(body_limit(post(import), MAX_CSV)),
     )
 }
 
@@ -57,7 +58,6 @@ async fn import(
     Path(program): Path<String>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&headers, &s)?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

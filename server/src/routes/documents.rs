@@ -2,14 +2,14 @@
 //! one A4 page per voucher) and its QR code (PNG). Admin only: they carry beneficiary data.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::Row;
 
-use super::require_admin;
+use crate::auth::admin;
 use crate::pdf::{letter, Letter, Pdf};
 use crate::{ApiError, AppState};
 
@@ -20,10 +20,10 @@ pub const MAX_PAGES: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/vouchers/{id}", get(record))
-        .route("/api/v1/vouchers/{id}/qr.png", get(png))
-        .route("/api/v1/vouchers/{id}/letter.pdf", get(one_pdf))
-        .route("/api/v1/programs/{id}/letters.pdf", get(program_pdf))
+        .route("/api/v1/vouchers/{id}", admin(get(record)))
+        .route("/api/v1/vouchers/{id}/qr.png", admin(get(png)))
+        .route("/api/v1/vouchers/{id}/letter.pdf", admin(get(one_pdf)))
+        .route("/api/v1/programs/{id}/letters.pdf", admin(get(program_pdf)))
 }
 
 struct Stored {
@@ -66,10 +66,8 @@ async fn find(s: &AppState, id: &str) -> Result<Stored, ApiError> {
 
 async fn record(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&headers, &s)?;
     let v = find(&s, &id).await?;
     Ok(Json(serde_json::json!({
         "id": v.id, "program": v.program, "beneficiary_id": v.beneficiary_id, "text": v.text,
@@ -89,8 +87,7 @@ fn file(body: Vec<u8>, mime: &'static str, name: &str) -> Response {
 }
 
 /// A voucher to print or send, for an admin: a cancelled voucher is not printed or sent again.
-async fn printable(s: &AppState, headers: &HeaderMap, id: &str) -> Result<Stored, ApiError> {
-    require_admin(headers, s)?;
+async fn printable(s: &AppState, id: &str) -> Result<Stored, ApiError> {
     let v = find(s, id).await?;
     if v.cancelled {
         Err(ApiError::Conflict("the voucher was cancelled".into()))
@@ -99,12 +96,8 @@ async fn printable(s: &AppState, headers: &HeaderMap, id: &str) -> Result<Stored
     }
 }
 
-async fn png(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let v = printable(&s, &headers, &id).await?;
+async fn png(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let v = printable(&s, &id).await?;
     let text = v.text.clone();
     let png = off_runtime(move || {
         evoucher_core::qr::symbol(&text)
@@ -140,12 +133,8 @@ fn add_page(pdf: &mut Pdf, v: &Stored) -> Result<(), ApiError> {
     .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn one_pdf(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let v = printable(&s, &headers, &id).await?;
+async fn one_pdf(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let v = printable(&s, &id).await?;
     let name = format!("voucher-{}.pdf", v.id);
     let bytes = letters(&s, vec![v]).await?;
     Ok(file(bytes, "application/pdf", &name))
@@ -182,11 +171,9 @@ fn default_limit() -> i64 {
 /// are in all.
 async fn program_pdf(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(program): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&headers, &s)?;
     if q.offset < 0 || !(1..=MAX_PAGES).contains(&q.limit) {
         return Err(ApiError::BadRequest(format!(
             "offset must be 0 or more and limit 1 to {MAX_PAGES}"

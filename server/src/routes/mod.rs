@@ -10,7 +10,7 @@ pub mod sync;
 pub mod trust;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::MethodRouter;
@@ -42,27 +42,6 @@ pub fn body_limit(route: MethodRouter<AppState>, max: usize) -> MethodRouter<App
                 next.run(req).await
             },
         ))
-}
-
-/// Admin endpoints: `Authorization: Bearer <admin token>`, compared in constant time.
-pub fn require_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    let want = state.admin_token.as_bytes();
-    let ok = given.len() == want.len()
-        && given
-            .bytes()
-            .zip(want.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if ok && !want.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
 }
 
 /// `$first, $first+1, …`: the placeholders of `n` values (an `IN (…)` list or a row of a

@@ -104,3 +104,143 @@ pub fn noto(families: &[&str]) -> evoucher_server::fonts::LetterFonts {
     evoucher_server::fonts::LetterFonts::load(&files)
         .expect("fonts-noto-core is needed; scripts/test.sh installs it")
 }
+
+/// A malicious (or merely buggy) enrolled phone: it holds a real device key and builds ledger
+/// entries by hand, with whatever content it likes, correctly chained and signed. What the
+/// server does with them is what it does with any phone's word.
+pub struct Forger {
+    pub key: evoucher_core::IssuerKey,
+    pub token: String,
+    pub device_id: String,
+    pub provider: String,
+    pub seq: i64,
+    pub prev: Vec<u8>,
+}
+
+/// What a forged entry says; `Default` is a redemption of nothing.
+#[derive(Default, Clone)]
+pub struct Says {
+    pub kind: Option<evoucher_core::ledger::EntryKind>,
+    pub voucher_text: String,
+    pub voucher_id: Option<evoucher_core::VoucherId>,
+    pub provider: Option<String>,
+    pub amount: Option<u64>,
+    pub currency: Option<String>,
+    pub items: Vec<(String, u64)>,
+    pub voids: Option<String>,
+    pub at: Option<i64>,
+}
+
+impl Forger {
+    /// Enrol a new device key for `provider` (which must exist) with the admin token.
+    pub async fn enrol(s: &AppState, admin: &str, provider: &str) -> Forger {
+        let key = evoucher_core::IssuerKey::generate().unwrap();
+        let (st, _, c) = request(
+            s,
+            "POST",
+            &format!("/api/v1/providers/{provider}/enrolment-codes"),
+            Some(admin),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{c}");
+        let (st, _, e) = request(
+            s,
+            "POST",
+            "/api/v1/devices/enrol",
+            None,
+            Some(serde_json::json!({"code": c["code"], "public_key": key.public_jwk().x})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{e}");
+        Forger {
+            key,
+            token: e["token"].as_str().unwrap().into(),
+            device_id: e["device_id"].as_str().unwrap().into(),
+            provider: provider.into(),
+            seq: 0,
+            prev: evoucher_core::ledger::GENESIS.to_vec(),
+        }
+    }
+
+    /// The next entry of this device's chain, saying `w`, hashed and signed.
+    pub fn entry(&mut self, w: Says) -> evoucher_core::ledger::Entry {
+        use evoucher_core::ledger::{Entry, EntryKind, ItemQty};
+        let voucher_id = w.voucher_id.unwrap_or_else(|| {
+            evoucher_core::verify::inspect(&w.voucher_text)
+                .claims
+                .map(|v| v.id)
+                .unwrap_or(evoucher_core::VoucherId([0; 16]))
+        });
+        let mut e = Entry {
+            seq: self.seq + 1,
+            id: uuid_like(self.seq + 1, &self.device_id),
+            kind: w.kind.unwrap_or(EntryKind::Redeem),
+            voucher_id,
+            issuer_kid: vec![0; 8],
+            provider: w.provider.unwrap_or_else(|| self.provider.clone()),
+            device: self.device_id.clone(),
+            amount: w.amount,
+            currency: w.currency,
+            items: w
+                .items
+                .into_iter()
+                .map(|(code, quantity)| ItemQty { code, quantity })
+                .collect(),
+            voids: w.voids,
+            at: w.at.unwrap_or_else(evoucher_server::now),
+            voucher_text: w.voucher_text,
+            prev_hash: self.prev.clone(),
+            hash: Vec::new(),
+            signature: Vec::new(),
+        };
+        e.hash = e.computed_hash().to_vec();
+        e.signature = self.key.sign(&e.hash).to_vec();
+        self.seq = e.seq;
+        self.prev = e.hash.clone();
+        e
+    }
+
+    /// Push entries; the answer's results.
+    pub async fn push(&self, s: &AppState, entries: &[evoucher_core::ledger::Entry]) -> Vec<Value> {
+        let (st, _, r) = request(
+            s,
+            "POST",
+            "/api/v1/sync/redemptions",
+            Some(&self.token),
+            Some(serde_json::json!({ "entries": entries })),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        r["results"].as_array().unwrap().clone()
+    }
+
+    /// Build one entry saying `w`, push it alone, and return (entry id, status, reason).
+    pub async fn says(&mut self, s: &AppState, w: Says) -> (String, String, String) {
+        let e = self.entry(w);
+        let r = self.push(s, std::slice::from_ref(&e)).await;
+        assert_eq!(r.len(), 1);
+        (
+            e.id,
+            r[0]["status"].as_str().unwrap().into(),
+            r[0]["reason"].as_str().unwrap_or("").into(),
+        )
+    }
+}
+
+/// A unique entry id for (seq, device).
+fn uuid_like(seq: i64, device: &str) -> String {
+    use sha2::Digest;
+    let h = hex::encode(sha2::Sha256::digest(format!(
+        "{device}/{seq}/{}",
+        std::process::id()
+    )));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
