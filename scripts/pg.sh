@@ -11,7 +11,8 @@ cmd=${1:?start|stop}; dir=${2:?DIR}; port=${3:-}
 
 pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+  # From a directory the postgres user can enter (not the checkout under /root).
+  if [ "$(id -u)" = 0 ]; then (cd / && su postgres -s /bin/sh -c "$*"); else sh -c "$*"; fi
 }
 
 case "$cmd" in

@@ -84,6 +84,27 @@ impl AppState {
         })
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so several server processes on one database file wait for each other
+    /// instead of failing when two transactions that read first both try to write; on
+    /// PostgreSQL it is a plain transaction (rows and tables are locked where needed).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, ApiError> {
+        Ok(if self.postgres {
+            self.db.begin().await?
+        } else {
+            self.db.begin_with("BEGIN IMMEDIATE").await?
+        })
+    }
+
+    /// The same state, allowing `max` failed enrolments per client address in
+    /// [`ENROL_FAILURE_WINDOW`].
+    pub fn with_max_enrol_failures(self, max: u32) -> Self {
+        AppState {
+            enrol_failures: Arc::new(limits::FailureLimiter::new(max, ENROL_FAILURE_WINDOW)),
+            ..self
+        }
+    }
+
     /// The same state, with enrolment codes valid for `secs` seconds.
     pub fn with_enrolment_ttl(self, secs: i64) -> Self {
         AppState {

@@ -49,12 +49,16 @@ pub struct Args {
     /// Most connections open at once; more wait in the kernel's backlog (default 4096).
     #[arg(long, env = "EVOUCHER_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
+    /// Failed enrolment attempts allowed per client address in 10 minutes; past them the
+    /// address gets 429 until the 10 minutes are over (default 10).
+    #[arg(long, env = "EVOUCHER_MAX_FAILED_ENROLMENTS", value_name = "N")]
+    max_failed_enrolments: Option<u32>,
     /// Days an enrolment code stays usable (default 7).
     #[arg(long, env = "EVOUCHER_ENROLMENT_CODE_DAYS", value_name = "DAYS")]
     enrolment_code_days: Option<u32>,
     /// TOML file with any of: listen, database, admin_token_file, master_key_file,
     /// shutdown_grace, letter_fonts (a list of files), header_timeout, body_timeout,
-    /// idle_timeout, max_connections, enrolment_code_days.
+    /// idle_timeout, max_connections, enrolment_code_days, max_failed_enrolments.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -73,6 +77,7 @@ struct FileConfig {
     idle_timeout: Option<u64>,
     max_connections: Option<usize>,
     enrolment_code_days: Option<u32>,
+    max_failed_enrolments: Option<u32>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -219,7 +224,12 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             .await
             .map_err(|e| usage(format!("database: {e:?}")))?
             .with_letter_fonts(letter_fonts)
-            .with_enrolment_ttl(i64::from(code_days) * 86_400);
+            .with_enrolment_ttl(i64::from(code_days) * 86_400)
+            .with_max_enrol_failures(
+                a.max_failed_enrolments
+                    .or(file.max_failed_enrolments)
+                    .unwrap_or(evoucher_server::MAX_ENROL_FAILURES),
+            );
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(io_err(format!("binding {listen}")))?;

@@ -250,9 +250,30 @@ impl Ledger {
     }
 
     pub fn open_with(path: &Path, opts: Options) -> Result<Self, LedgerError> {
+        // SQLite answers "busy" without waiting in a few moments of another process creating
+        // or converting the same file (its busy handler is not called where waiting could
+        // deadlock). Opening writes nothing that is not inside a transaction, so it is tried
+        // again until the busy timeout.
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(opts.busy_timeout_ms);
+        loop {
+            match Self::try_open(path, opts) {
+                Err(LedgerError::Busy) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn try_open(path: &Path, opts: Options) -> Result<Self, LedgerError> {
         let key_path = Self::device_key_path(path);
+        // Looked at before the ledger: a new ledger's key is put in place only after the
+        // ledger recording it has committed, so a key seen now with an empty ledger read
+        // afterwards means the ledger was lost (not that another process is creating it).
+        let key_present = key_path.exists();
         let exists = path.exists();
-        if !exists && key_path.exists() {
+        if !exists && key_present {
             return Err(LedgerError::Lost);
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -274,6 +295,11 @@ impl Ledger {
         if let Some(p) = &stored {
             // Checked before anything is written: a ledger with the wrong key is left as is.
             Self::existing_key(&key_path, p)?;
+        }
+        if version == 0 && key_present {
+            // An empty ledger beside its key: lost. Refused before anything, even SQLite's
+            // header, is written.
+            return Err(LedgerError::Lost);
         }
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -1002,8 +1028,13 @@ fn counted(history: &[Entry]) -> Vec<Counted<'_>> {
 
 /// The schema version of a ledger, refusing files that are not ledgers (or newer ones).
 fn check_version(conn: &Connection) -> Result<i64, LedgerError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    // One statement, so both are read from one snapshot (another process may be creating the
+    // ledger between two statements).
+    let (version, objects): (i64, i64) = conn.query_row(
+        "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if version > schema::VERSION {
         return Err(LedgerError::NewerSchema {
             found: version,

@@ -69,7 +69,7 @@ async fn import(
         ));
     }
     let rows = parse_csv(&body)?;
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     if sqlx::query("SELECT 1 FROM programs WHERE id = $1")
         .bind(&program)
         .fetch_optional(&mut *tx)

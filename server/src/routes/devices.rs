@@ -145,7 +145,7 @@ async fn enrol_with(
     device_key(&e.public_key)?;
     let t = now();
     let code_hash = hash_secret(&e.code);
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     // Claim the code: one statement, so of many phones posting it at once exactly one wins.
     let claimed = sqlx::query(
         "UPDATE enrolment_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \

@@ -131,7 +131,7 @@ async fn create(
         return Err(bad("an amount needs a currency"));
     }
     if p.amount == Some(0) {
-        return Err(bad("amount: a cash program gives more than 0"));
+        return Err(bad("amount: a cash program gives an amount above 0"));
     }
     if p.amount.is_some_and(|a| a > MAX_AMOUNT) {
         return Err(bad("amount: at most 9223372036854775807 minor units"));
@@ -159,7 +159,7 @@ async fn create(
         return Err(bad("validity_days: 1 to 3660"));
     }
     let t = now();
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     let amount = p
         .amount
         .map(|a| i64::try_from(a).map_err(|_| bad("amount too large")))
@@ -199,7 +199,7 @@ async fn rotate(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = now();
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     // On PostgreSQL the program row is locked: two rotations at once must not leave two
     // current keys.
     let sql = if s.postgres {
@@ -310,7 +310,7 @@ async fn issue(
         Some(listed(req.beneficiaries)?)
     };
     let t = now();
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     // On PostgreSQL the program row is locked for the issuance: two calls issuing to the same
     // beneficiaries at once must not both issue, and a rotation waits.
     let p = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -623,7 +623,7 @@ async fn cancel(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     // Feed numbers are handed out in commit order: a phone that has read up to N never misses
     // a cancellation numbered N or below that committed later.
     lock_for_writes(&mut tx, &s, "revocations").await?;

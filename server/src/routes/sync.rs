@@ -580,7 +580,7 @@ async fn push(
     // it, and the device sends it again. On PostgreSQL, pushes from different devices (and
     // server processes) are serialised on the redemptions table so two of them cannot both
     // accept the same voucher.
-    let mut tx = s.db.begin().await?;
+    let mut tx = s.begin_write().await?;
     lock_for_writes(&mut tx, &s, "redemptions").await?;
     let mut known = load(&mut tx, &dev, &entries).await?;
     let d = sqlx::query("SELECT last_seq, last_hash, last_at FROM devices WHERE id = $1")
