@@ -133,7 +133,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::sync::router())
         .merge(routes::beneficiaries::router())
         .merge(routes::documents::router())
+        .merge(routes::vouchers::router())
+        .merge(routes::redemptions::router())
         .fallback(routes::health::no_such_endpoint)
+        .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(routes::MAX_JSON))
         // Middleware that decides who is calling reads the state from here.
         .layer(axum::Extension(state.clone()))

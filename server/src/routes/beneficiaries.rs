@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use evoucher_core::roster::{self, RosterRow};
 
-use super::{body_limit, value_rows};
+use super::{body_limit, value_rows, Paging};
 use crate::auth::admin;
 use crate::error::ApiBytes;
 use crate::{now, ApiError, AppState};
@@ -25,8 +25,47 @@ pub const MAX_CSV: usize = 16 * 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/api/v1/programs/{id}/beneficiaries",
-        admin(body_limit(post(import), MAX_CSV)),
+        admin(body_limit(post(import), MAX_CSV).get(list)),
     )
+}
+
+/// The imported beneficiaries of a program, in id order, a page at a time, each with the live
+/// voucher they hold (if any).
+async fn list(
+    State(s): State<AppState>,
+    Path(program): Path<String>,
+    axum::extract::Query(p): axum::extract::Query<Paging>,
+) -> Result<axum::response::Response, ApiError> {
+    let p = p.check()?;
+    let mut c = s.db.acquire().await?;
+    super::vouchers::program_exists(&mut c, &program).await?;
+    let total = count(&mut c, &program).await?;
+    let t = now();
+    let rows = sqlx::query(
+        "SELECT b.id, b.name, b.amount, b.imported_at, \
+         (SELECT MIN(v.id) FROM vouchers v WHERE v.program_id = b.program_id AND v.beneficiary_id = b.id \
+          AND v.exp > $2 AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.voucher_id = v.id)) AS live_voucher \
+         FROM beneficiaries b WHERE b.program_id = $1 ORDER BY b.id LIMIT $3 OFFSET $4",
+    )
+    .bind(&program)
+    .bind(t)
+    .bind(p.limit)
+    .bind(p.offset)
+    .fetch_all(&mut *c)
+    .await?;
+    let list = rows
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "id": r.try_get::<String, _>("id")?,
+                "name": r.try_get::<Option<String>, _>("name")?,
+                "amount": r.try_get::<Option<i64>, _>("amount")?,
+                "imported_at": r.try_get::<i64, _>("imported_at")?,
+                "live_voucher": r.try_get::<Option<String>, _>("live_voucher")?,
+            }))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(super::page("beneficiaries", total, p, list))
 }
 
 /// Parse and check a roster (evoucher-core's parser, shared with `evoucher issue --csv`).

@@ -6,9 +6,9 @@
 //! and SQLite both serialise). Failed attempts are limited per client address (429 with
 //! `Retry-After`). A public key must be a valid Ed25519 point of full order.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::Row;
@@ -23,13 +23,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/providers",
-            admin(body_limit(post(create_provider), MAX_JSON)),
+            admin(body_limit(post(create_provider), MAX_JSON).get(list_providers)),
         )
         .route(
             "/api/v1/providers/{id}/enrolment-codes",
             admin(body_limit(post(new_code), MAX_JSON)),
         )
         .route("/api/v1/devices/enrol", body_limit(post(enrol), MAX_JSON))
+        .route("/api/v1/providers/{id}", admin(get(one_provider)))
+        .route("/api/v1/devices", admin(get(list_devices)))
+        .route(
+            "/api/v1/devices/{id}/revoke",
+            admin(body_limit(post(revoke), MAX_JSON)),
+        )
 }
 
 #[derive(Deserialize)]
@@ -212,5 +218,117 @@ async fn enrol_with(
         Json(serde_json::json!({
             "device_id": device_id, "provider_id": provider, "category": category, "token": token,
         })),
+    ))
+}
+
+const PROVIDER: &str = "SELECT p.id, p.name, p.category, p.payout_account, p.created_at, \
+     (SELECT COUNT(*) FROM devices d WHERE d.provider_id = p.id AND d.revoked_at IS NULL) AS devices, \
+     (SELECT COUNT(*) FROM enrolment_codes c WHERE c.provider_id = p.id AND c.used_at IS NULL \
+       AND (c.expires_at IS NULL OR c.expires_at > $1)) AS pending_codes \
+     FROM providers p";
+
+fn provider_json(r: &sqlx::any::AnyRow) -> Result<serde_json::Value, sqlx::Error> {
+    Ok(serde_json::json!({
+        "id": r.try_get::<String, _>("id")?,
+        "name": r.try_get::<String, _>("name")?,
+        "category": r.try_get::<Option<String>, _>("category")?,
+        "payout_account": r.try_get::<Option<String>, _>("payout_account")?,
+        "created_at": r.try_get::<i64, _>("created_at")?,
+        "devices": r.try_get::<i64, _>("devices")?,
+        "pending_codes": r.try_get::<i64, _>("pending_codes")?,
+    }))
+}
+
+/// Every provider, with its active devices and unused enrolment codes.
+async fn list_providers(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{PROVIDER} ORDER BY p.id")))
+        .bind(now())
+        .fetch_all(&s.db)
+        .await?;
+    let list: Vec<serde_json::Value> = rows
+        .iter()
+        .map(provider_json)
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(serde_json::json!({ "providers": list })))
+}
+
+async fn one_provider(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!("{PROVIDER} WHERE p.id = $2")))
+        .bind(now())
+        .bind(&id)
+        .fetch_optional(&s.db)
+        .await?
+        .ok_or(ApiError::NotFound("no such provider"))?;
+    Ok(Json(provider_json(&r)?))
+}
+
+#[derive(Deserialize)]
+struct DeviceFilter {
+    #[serde(default)]
+    provider: Option<String>,
+}
+
+/// Devices (of one provider with `?provider=`): when each enrolled and was last seen, its
+/// chain head, its redemptions by status, and whether it was revoked.
+async fn list_devices(
+    State(s): State<AppState>,
+    Query(f): Query<DeviceFilter>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.provider_id, d.enrolled_at, d.last_seen_at, d.last_seq, d.last_at, d.revoked_at, \
+         (SELECT COUNT(*) FROM redemptions r WHERE r.device_id = d.id AND r.status = 'accepted') AS accepted, \
+         (SELECT COUNT(*) FROM redemptions r WHERE r.device_id = d.id AND r.status = 'conflict') AS conflict, \
+         (SELECT COUNT(*) FROM redemptions r WHERE r.device_id = d.id AND r.status = 'invalid') AS invalid, \
+         (SELECT COUNT(*) FROM redemptions r WHERE r.device_id = d.id AND r.status = 'suspect') AS suspect \
+         FROM devices d WHERE ($1 = '' OR d.provider_id = $1) ORDER BY d.provider_id, d.enrolled_at, d.id",
+    )
+    .bind(f.provider.unwrap_or_default())
+    .fetch_all(&s.db)
+    .await?;
+    let list: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "id": r.try_get::<String, _>("id")?,
+                "provider_id": r.try_get::<String, _>("provider_id")?,
+                "enrolled_at": r.try_get::<i64, _>("enrolled_at")?,
+                "last_seen_at": r.try_get::<Option<i64>, _>("last_seen_at")?,
+                "last_seq": r.try_get::<i64, _>("last_seq")?,
+                "last_entry_at": r.try_get::<Option<i64>, _>("last_at")?,
+                "revoked_at": r.try_get::<Option<i64>, _>("revoked_at")?,
+                "redemptions": {
+                    "accepted": r.try_get::<i64, _>("accepted")?,
+                    "conflict": r.try_get::<i64, _>("conflict")?,
+                    "invalid": r.try_get::<i64, _>("invalid")?,
+                    "suspect": r.try_get::<i64, _>("suspect")?,
+                },
+            }))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(serde_json::json!({ "devices": list })))
+}
+
+/// Revoke a device (a lost or stolen phone): its token stops working at once. What it synced
+/// stays. Idempotent.
+async fn revoke(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = now();
+    sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(t)
+        .bind(&id)
+        .execute(&s.db)
+        .await?;
+    let r = sqlx::query("SELECT revoked_at FROM devices WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&s.db)
+        .await?
+        .ok_or(ApiError::NotFound("no such device"))?;
+    Ok(Json(
+        serde_json::json!({"device_id": id, "revoked_at": r.try_get::<Option<i64>, _>("revoked_at")?}),
     ))
 }

@@ -69,9 +69,54 @@ async fn record(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let v = find(&s, &id).await?;
+    // The voucher's timeline: every redemption and void any device sent, as judged.
+    let rows = sqlx::query(
+        "SELECT r.id, r.device_id, d.provider_id, r.kind, r.voids, r.amount, r.currency, r.items, r.at, r.received_at, r.status, r.reason, r.conflict_with \
+         FROM redemptions r JOIN devices d ON d.id = r.device_id WHERE r.voucher_id = $1 ORDER BY r.received_at, r.device_id, r.seq",
+    )
+    .bind(&id)
+    .fetch_all(&s.db)
+    .await?;
+    let redemptions: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "id": r.try_get::<String, _>("id")?,
+                "device_id": r.try_get::<String, _>("device_id")?,
+                "provider_id": r.try_get::<String, _>("provider_id")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "voids": r.try_get::<Option<String>, _>("voids")?,
+                "amount": r.try_get::<Option<i64>, _>("amount")?,
+                "currency": r.try_get::<Option<String>, _>("currency")?,
+                "items": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("items")?).unwrap_or_default(),
+                "at": r.try_get::<i64, _>("at")?,
+                "received_at": r.try_get::<i64, _>("received_at")?,
+                "status": r.try_get::<String, _>("status")?,
+                "reason": r.try_get::<Option<String>, _>("reason")?,
+                "conflict_with": r.try_get::<Option<String>, _>("conflict_with")?,
+            }))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let state: String = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {} AS state FROM vouchers v WHERE v.id = $1",
+        super::vouchers::STATE
+    )))
+    .bind(&id)
+    .bind(crate::now())
+    .fetch_one(&s.db)
+    .await?
+    .try_get("state")?;
+    let cancelled_at: Option<i64> =
+        sqlx::query("SELECT revoked_at FROM revocations WHERE voucher_id = $1")
+            .bind(&id)
+            .fetch_optional(&s.db)
+            .await?
+            .map(|r| r.try_get("revoked_at"))
+            .transpose()?;
     Ok(Json(serde_json::json!({
         "id": v.id, "program": v.program, "beneficiary_id": v.beneficiary_id, "text": v.text,
-        "exp": v.exp, "issued_at": v.issued_at, "cancelled": v.cancelled,
+        "exp": v.exp, "issued_at": v.issued_at, "cancelled": v.cancelled, "cancelled_at": cancelled_at,
+        "state": state, "redemptions": redemptions,
     })))
 }
 

@@ -29,6 +29,14 @@ pub async fn no_such_endpoint() -> ApiError {
     ApiError::NotFound("no such endpoint")
 }
 
+/// A known path with a method it does not take: 405, problem+json like every other error.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::Rejected(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method".into(),
+    )
+}
+
 /// The process is up.
 async fn healthz() -> &'static str {
     "ok"

@@ -5,9 +5,11 @@ pub mod devices;
 pub mod documents;
 pub mod health;
 pub mod programs;
+pub mod redemptions;
 pub mod revocations;
 pub mod sync;
 pub mod trust;
+pub mod vouchers;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, StatusCode};
@@ -77,4 +79,47 @@ pub async fn lock_for_writes(
         .await?;
     }
     Ok(())
+}
+
+/// Most rows in one page of a list.
+pub const MAX_PAGE: i64 = 1000;
+
+/// `?offset=&limit=` of a list (default 0 and 100; `limit` at most [`MAX_PAGE`]).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct Paging {
+    #[serde(default)]
+    pub offset: i64,
+    #[serde(default = "default_limit")]
+    pub limit: i64,
+}
+
+/// 100 rows a page unless asked otherwise.
+pub fn default_limit() -> i64 {
+    100
+}
+
+impl Paging {
+    pub fn check(self) -> Result<Self, ApiError> {
+        if self.offset < 0 || !(1..=MAX_PAGE).contains(&self.limit) {
+            return Err(ApiError::BadRequest(format!(
+                "offset must be 0 or more and limit 1 to {MAX_PAGE}"
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// A page of a list: `{"total": n, "offset": o, key: [...]}` with `X-Total-Count`.
+pub fn page(
+    key: &str,
+    total: i64,
+    p: Paging,
+    rows: Vec<serde_json::Value>,
+) -> axum::response::Response {
+    let body = serde_json::json!({ "total": total, "offset": p.offset, key: rows });
+    let mut r = axum::Json(body).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&total.to_string()) {
+        r.headers_mut().insert("x-total-count", v);
+    }
+    r
 }

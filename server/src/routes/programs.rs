@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::error::ApiJson;
@@ -21,8 +21,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/programs",
-            admin(body_limit(post(create), MAX_JSON)),
+            admin(body_limit(post(create), MAX_JSON).get(list)),
         )
+        .route("/api/v1/programs/{id}", admin(get(one)))
         .route(
             "/api/v1/programs/{id}/keys/rotate",
             admin(body_limit(post(rotate), MAX_JSON)),
@@ -640,4 +641,95 @@ async fn cancel(
     Ok(Json(
         serde_json::json!({"voucher_id": id, "seq": seq, "revoked_at": at}),
     ))
+}
+
+/// A program as the API shows it: its settings, its keys and its counts.
+async fn program_json(
+    c: &mut sqlx::AnyConnection,
+    r: &sqlx::any::AnyRow,
+) -> Result<serde_json::Value, ApiError> {
+    let id: String = r.try_get("id")?;
+    let json = |col: &str| -> Result<serde_json::Value, ApiError> {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(col)?).unwrap_or_default())
+    };
+    let keys: Vec<serde_json::Value> = sqlx::query(
+        "SELECT kid, created_at, retired_at, last_expiry FROM issuer_keys WHERE program_id = $1 ORDER BY created_at, kid",
+    )
+    .bind(&id)
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|k| {
+        Ok(serde_json::json!({
+            "kid": k.try_get::<String, _>("kid")?,
+            "created_at": k.try_get::<i64, _>("created_at")?,
+            "retired_at": k.try_get::<Option<i64>, _>("retired_at")?,
+            "current": k.try_get::<Option<i64>, _>("retired_at")?.is_none(),
+        }))
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    let t = now();
+    let counts = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM beneficiaries WHERE program_id = $1) AS beneficiaries, \
+         (SELECT COUNT(*) FROM vouchers WHERE program_id = $1) AS issued, \
+         (SELECT COUNT(*) FROM vouchers v WHERE v.program_id = $1 AND EXISTS (SELECT 1 FROM revocations x WHERE x.voucher_id = v.id)) AS cancelled, \
+         (SELECT COUNT(*) FROM vouchers v WHERE v.program_id = $1 AND v.exp > $2 AND NOT EXISTS (SELECT 1 FROM revocations x WHERE x.voucher_id = v.id)) AS live",
+    )
+    .bind(&id)
+    .bind(t)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(serde_json::json!({
+        "id": id,
+        "name": r.try_get::<String, _>("name")?,
+        "issuer": r.try_get::<String, _>("issuer")?,
+        "currency": r.try_get::<Option<String>, _>("currency")?,
+        "amount": r.try_get::<Option<i64>, _>("amount")?,
+        "validity_days": r.try_get::<i64, _>("validity_days")?,
+        "partial": r.try_get::<i64, _>("partial")? != 0,
+        "categories": json("categories")?,
+        "items": json("items")?,
+        "providers": json("providers")?,
+        "created_at": r.try_get::<i64, _>("created_at")?,
+        "keys": keys,
+        "counts": {
+            "beneficiaries": counts.try_get::<i64, _>("beneficiaries")?,
+            "vouchers_issued": counts.try_get::<i64, _>("issued")?,
+            "vouchers_live": counts.try_get::<i64, _>("live")?,
+            "vouchers_cancelled": counts.try_get::<i64, _>("cancelled")?,
+        },
+    }))
+}
+
+const PROGRAM_COLUMNS: &str = "SELECT id, name, issuer, currency, amount, validity_days, partial, categories, items, providers, created_at FROM programs";
+
+/// Every program, with its settings and keys.
+async fn list(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut c = s.db.acquire().await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{PROGRAM_COLUMNS} ORDER BY id"
+    )))
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(program_json(&mut c, r).await?);
+    }
+    Ok(Json(serde_json::json!({ "programs": out })))
+}
+
+/// One program.
+async fn one(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut c = s.db.acquire().await?;
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{PROGRAM_COLUMNS} WHERE id = $1"
+    )))
+    .bind(&id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or(ApiError::NotFound("no such program"))?;
+    Ok(Json(program_json(&mut c, &r).await?))
 }

@@ -102,6 +102,14 @@ def test_real_answers_match_the_documented_schemas(server, doc):
         ("get", "/api/v1/revocations", None),
         ("get", "/healthz", None),
         ("get", "/readyz", None),
+        ("get", "/api/v1/programs", None),
+        ("get", "/api/v1/programs/{id}", None),
+        ("get", "/api/v1/programs/{id}/beneficiaries", None),
+        ("get", "/api/v1/programs/{id}/vouchers", None),
+        ("get", "/api/v1/providers", None),
+        ("get", "/api/v1/providers/{id}", None),
+        ("get", "/api/v1/devices", None),
+        ("get", "/api/v1/redemptions", None),
     ]
     voucher = None
     for method, path, body in steps:
@@ -150,25 +158,29 @@ def test_malformed_input_to_every_operation_is_a_documented_problem(server, doc)
                         check_answer(doc, path, method, st, h, out)
                         seen += 1
     assert seen > 500
-    # The oversized body: 413 problem+json, for JSON and for CSV. The server answers as soon as
-    # the declared length is over the limit and closes without reading the body, so a client
-    # still sending gets a broken pipe (CI saw it); send the headers only, then read the answer.
-    for path, token, ctype, limit in [
-        ("/api/v1/sync/redemptions", "x", "application/json", 4 * 1024 * 1024),
-        ("/api/v1/programs/p1/beneficiaries", ADMIN, "text/csv", 16 * 1024 * 1024),
-        ("/api/v1/programs", ADMIN, "application/json", 1024 * 1024),
+    # The oversized body: 413 problem+json, for JSON and for CSV; without valid credentials 401
+    # first. The server answers as soon as it has the headers and closes without reading the
+    # body, so a client still sending gets a broken pipe (CI saw it); send the headers only,
+    # then read the answer.
+    for path, token, ctype, limit, want in [
+        ("/api/v1/sync/redemptions", "x", "application/json", 4 * 1024 * 1024, 401),
+        ("/api/v1/programs/p1/beneficiaries", "x", "text/csv", 16 * 1024 * 1024, 401),
+        ("/api/v1/programs/p1/beneficiaries", ADMIN, "text/csv", 16 * 1024 * 1024, 413),
+        ("/api/v1/programs", ADMIN, "application/json", 1024 * 1024, 413),
+        ("/api/v1/devices/enrol", None, "application/json", 1024 * 1024, 413),
     ]:
         st, h, out = declared_oversize(server, path, token, ctype, limit + 1)
-        assert st == 413 and h["content-type"] == "application/problem+json", (path, st, h)
-        assert json.loads(out)["status"] == 413
+        assert st == want and h["content-type"] == "application/problem+json", (path, st, h)
+        assert json.loads(out)["status"] == want
 
 
 def declared_oversize(base, path, token, ctype, length):
     """POST with a Content-Length over the limit and no body yet; return the server's answer."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
         s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\n"
-                   f"Authorization: Bearer {token}\r\nContent-Length: {length}\r\n\r\n").encode())
+                   f"{auth}Content-Length: {length}\r\n\r\n").encode())
         r = http.client.HTTPResponse(s)
         r.begin()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()

@@ -1,0 +1,173 @@
+//! The server's record of redemptions, for review: a page at a time, filtered by status,
+//! program, provider, device or voucher; as JSON, or as CSV (`Accept: text/csv`, cells a
+//! spreadsheet would run neutralised).
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use sqlx::Row;
+
+use super::Paging;
+use crate::auth::admin;
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/redemptions", admin(get(list)))
+}
+
+/// The statuses a stored redemption can have.
+pub const STATUSES: [&str; 4] = ["accepted", "conflict", "invalid", "suspect"];
+
+#[derive(Deserialize)]
+struct Filter {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    program: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    voucher: Option<String>,
+    // Not `#[serde(flatten)]` of a `Paging`: query strings then fail to parse numbers.
+    #[serde(default)]
+    offset: i64,
+    #[serde(default = "super::default_limit")]
+    limit: i64,
+}
+
+const COLUMNS: [&str; 15] = [
+    "id",
+    "device_id",
+    "provider_id",
+    "program_id",
+    "seq",
+    "kind",
+    "voucher_id",
+    "voids",
+    "amount",
+    "currency",
+    "items",
+    "at",
+    "received_at",
+    "status",
+    "reason",
+];
+
+async fn list(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(f): Query<Filter>,
+) -> Result<Response, ApiError> {
+    let p = Paging {
+        offset: f.offset,
+        limit: f.limit,
+    }
+    .check()?;
+    if let Some(st) = &f.status {
+        if !STATUSES.contains(&st.as_str()) {
+            return Err(ApiError::BadRequest(
+                "status: accepted, conflict, invalid or suspect".into(),
+            ));
+        }
+    }
+    // Every filter is always bound; an absent one matches everything.
+    let conds = [
+        ("r.status", &f.status),
+        ("v.program_id", &f.program),
+        ("d.provider_id", &f.provider),
+        ("r.device_id", &f.device),
+        ("r.voucher_id", &f.voucher),
+    ];
+    let wheres: Vec<String> = conds
+        .iter()
+        .enumerate()
+        .map(|(i, (col, _))| format!("(${} = '' OR {col} = ${})", i + 1, i + 1))
+        .collect();
+    let from = format!(
+        "FROM redemptions r JOIN devices d ON d.id = r.device_id LEFT JOIN vouchers v ON v.id = r.voucher_id WHERE {}",
+        wheres.join(" AND ")
+    );
+    let bind_all = |sql: String| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (_, v) in &conds {
+            q = q.bind(v.as_ref().cloned().unwrap_or_default());
+        }
+        q
+    };
+    let total: i64 = bind_all(format!("SELECT COUNT(*) AS n {from}"))
+        .fetch_one(&s.db)
+        .await?
+        .try_get("n")?;
+    let rows = bind_all(format!(
+        "SELECT r.id, r.device_id, d.provider_id, v.program_id, r.seq, r.kind, r.voucher_id, r.voids, r.amount, r.currency, r.items, r.at, r.received_at, r.status, r.reason \
+         {from} ORDER BY r.received_at, r.device_id, r.seq LIMIT {} OFFSET {}",
+        p.limit, p.offset
+    ))
+    .fetch_all(&s.db)
+    .await?;
+    let list: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "id": r.try_get::<String, _>("id")?,
+                "device_id": r.try_get::<String, _>("device_id")?,
+                "provider_id": r.try_get::<String, _>("provider_id")?,
+                "program_id": r.try_get::<Option<String>, _>("program_id")?,
+                "seq": r.try_get::<i64, _>("seq")?,
+                "kind": r.try_get::<String, _>("kind")?,
+                "voucher_id": r.try_get::<String, _>("voucher_id")?,
+                "voids": r.try_get::<Option<String>, _>("voids")?,
+                "amount": r.try_get::<Option<i64>, _>("amount")?,
+                "currency": r.try_get::<Option<String>, _>("currency")?,
+                "items": serde_json::from_str::<serde_json::Value>(&r.try_get::<String, _>("items")?).unwrap_or_default(),
+                "at": r.try_get::<i64, _>("at")?,
+                "received_at": r.try_get::<i64, _>("received_at")?,
+                "status": r.try_get::<String, _>("status")?,
+                "reason": r.try_get::<Option<String>, _>("reason")?,
+            }))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        return csv(total, &list);
+    }
+    Ok(super::page("redemptions", total, p, list))
+}
+
+/// The page as CSV, every cell through [`evoucher_core::roster::safe_cell`].
+fn csv(total: i64, list: &[serde_json::Value]) -> Result<Response, ApiError> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let internal = |e: ::csv::Error| ApiError::Internal(e.to_string());
+    w.write_record(COLUMNS).map_err(internal)?;
+    for r in list {
+        let cells = COLUMNS.iter().map(|c| {
+            let text = match &r[*c] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            evoucher_core::roster::safe_cell(&text).into_owned()
+        });
+        w.write_record(cells).map_err(internal)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+        r.headers_mut().insert("x-total-count", v);
+    }
+    Ok(r)
+}
