@@ -8,16 +8,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
 use evoucher_core::ledger::{Ledger, RedeemRequest, Redeemer};
 use evoucher_core::sync::SyncClient;
 use serde_json::{json, Value};
-
-const ADMIN: &str = "server-test-admin-token-0123456789";
 
 /// Raise this process's open-file limit (the tests hold many sockets).
 fn more_files(want: u64) {
@@ -32,26 +28,6 @@ fn more_files(want: u64) {
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }
     }
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `serve` on `database` with extra flags.
-fn serve_with(dir: &Path, database: &str, flags: &[&str]) -> (Killed, String) {
-    let mut cmd = bin();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-        .args(flags)
-        .current_dir(dir)
-        .env("EVOUCHER_ADMIN_TOKEN", ADMIN)
-        .env("EVOUCHER_MASTER_KEY", "11".repeat(32));
-    let (child, addr) = spawn_serve(cmd);
-    (Killed(child), addr)
 }
 
 /// A request that sends `head` and never finishes it.
@@ -203,22 +179,6 @@ fn an_admin_token_on_the_command_line_is_warned_about() {
         assert_eq!(err.contains("process list"), warned, "{err}");
         assert!(!err.contains(ADMIN), "the token itself is never printed");
     }
-}
-
-/// JSON request to one of the servers.
-fn call(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
-    let (st, text) = http(addr, method, path, token, body.as_deref());
-    (
-        st,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// Two `evoucher serve` processes on one database behave as one server: concurrent creates of

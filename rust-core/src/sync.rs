@@ -262,9 +262,13 @@ impl SyncClient {
         let mut resend_after: Option<i64> = None;
         let mut resent_once = false;
         loop {
-            let batch = match resend_after {
-                Some(after) => ledger.entries(after, BATCH)?,
-                None => ledger.outbox(BATCH)?,
+            let (batch, already) = match resend_after {
+                Some(after) => {
+                    let page = ledger.entries_judged(after, BATCH)?;
+                    let already = page.iter().filter(|(_, j)| j.is_some()).count();
+                    (page.into_iter().map(|(e, _)| e).collect(), already)
+                }
+                None => (ledger.outbox(BATCH)?, 0),
             };
             if batch.is_empty() {
                 if resend_after.take().is_some() {
@@ -325,9 +329,7 @@ impl SyncClient {
                 }
             }
             report.pushed += judged.len();
-            if resend_after.is_some() {
-                report.resent += judged.len();
-            }
+            report.resent += already.min(judged.len());
             ledger.mark_judged(&judged, crate::ledger_now())?;
             if let Some(after) = restart {
                 resent_once = true;

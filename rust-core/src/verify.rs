@@ -223,6 +223,9 @@ pub struct Inspection {
 pub struct HeaderView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
+    /// The key id as in the JWKS (base64url), the one form people see everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kid_hex: Option<String>,
     pub other_labels: usize,
@@ -250,6 +253,7 @@ fn header_view(h: &coset::Header) -> HeaderView {
             coset::RegisteredLabelWithPrivate::PrivateUse(i) => i.to_string(),
             coset::RegisteredLabelWithPrivate::Text(t) => t.clone(),
         }),
+        kid: (!h.key_id.is_empty()).then(|| crate::keys::kid_text(&h.key_id)),
         kid_hex: (!h.key_id.is_empty()).then(|| hex::encode(&h.key_id)),
         other_labels: h.rest.len()
             + usize::from(h.content_type.is_some())

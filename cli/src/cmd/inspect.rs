@@ -46,7 +46,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             println!(
                 "protected   alg={} kid={} (+{} other)",
                 h.alg.as_deref().unwrap_or("-"),
-                h.kid_hex.as_deref().unwrap_or("-"),
+                h.kid.as_deref().unwrap_or("-"),
                 h.other_labels
             );
         }
@@ -54,7 +54,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             println!(
                 "unprotected alg={} kid={} (+{} other)",
                 h.alg.as_deref().unwrap_or("-"),
-                h.kid_hex.as_deref().unwrap_or("-"),
+                h.kid.as_deref().unwrap_or("-"),
                 h.other_labels
             );
         }

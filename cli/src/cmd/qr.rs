@@ -15,6 +15,7 @@ pub struct Args {
     /// Pixels per module in the PNG.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=40))]
     scale: u16,
+    /// Print one JSON object (what was written, the QR version and size).
     #[arg(long)]
     json: bool,
     /// The voucher text (or any text), or - for standard input.

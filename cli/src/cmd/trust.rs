@@ -30,13 +30,16 @@ enum Cmd {
         /// a bare amount).
         #[arg(long)]
         currency: Option<String>,
+        /// Print one JSON object: url, file, time, usable keys and skipped keys with reasons.
         #[arg(long)]
         json: bool,
     },
     /// List the keys of a trust store and when it was fetched.
     Show {
+        /// The trust store (a JWKS file).
         #[arg(long)]
         trust: PathBuf,
+        /// Print one JSON object: keys, skipped keys with reasons, where it was fetched from.
         #[arg(long)]
         json: bool,
     },

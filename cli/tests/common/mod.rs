@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use serde_json::Value;
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_evoucher"))
 }
@@ -131,4 +133,44 @@ pub fn server_statuses(addr: &str, device_token: &str) -> Vec<(i64, String)> {
             ));
         }
     }
+}
+
+/// The admin token of the servers the tests start.
+pub const ADMIN: &str = "server-test-admin-token-0123456789";
+
+/// A child process killed when dropped.
+pub struct Killed(pub std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `serve` on `database` with extra flags.
+pub fn serve_with(dir: &Path, database: &str, flags: &[&str]) -> (Killed, String) {
+    let mut cmd = bin();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .args(flags)
+        .current_dir(dir)
+        .env("EVOUCHER_ADMIN_TOKEN", ADMIN)
+        .env("EVOUCHER_MASTER_KEY", "11".repeat(32));
+    let (child, addr) = spawn_serve(cmd);
+    (Killed(child), addr)
+}
+
+/// JSON request to one of the servers.
+pub fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string());
+    let (st, text) = http(addr, method, path, token, body.as_deref());
+    (
+        st,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
