@@ -279,15 +279,7 @@ fn a_phone_recovers_from_every_state_the_server_can_put_it_in() {
     );
 
     // A revoked device: the token stops working; the sync says what to do.
-    let devices = call(
-        &addr2,
-        "GET",
-        "/api/v1/devices?provider=SP-1",
-        Some(ADMIN),
-        None,
-    )
-    .1;
-    let dev = devices["devices"][0]["id"].as_str().unwrap().to_owned();
+    let dev = enrolled["device_id"].as_str().unwrap().to_owned();
     assert_eq!(
         call(
             &addr2,
