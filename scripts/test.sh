@@ -1,15 +1,50 @@
 #!/usr/bin/env bash
 # Every test evoucher has, on a fresh machine: installs what it needs, then runs
-#   rustfmt and clippy checks, the Rust tests (unit, vectors, cross-vectors, property, CLI),
-#   the scanner on the shared QR samples, the independent Python cross-checks (cbor2,
-#   cryptography, PyJWT), the server's tests a second time on a real PostgreSQL, a compile of the optional camera feature, and bounded fuzz runs.
+#   rustfmt and clippy checks, the Rust tests (unit, vectors, cross-vectors, property, CLI,
+#   server processes under load), the scanner on the shared QR samples, the server's database
+#   tests a second time on a real PostgreSQL, the Kotlin SDK through JNI on the JVM, the
+#   independent Python cross-checks and OpenAPI checks, a compile of the optional camera
+#   feature, and bounded fuzz runs. Ends with one line of totals.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 export CARGO_TERM_COLOR=never
+started=$(date +%s)
 
-step() { printf '\n==> %s\n' "$*"; }
+# Everything printed also goes to a log, from which the totals are counted at the end.
+logdir=$(mktemp -d /tmp/evoucher-test.XXXXXX)
+exec > >(tee "$logdir/all.log") 2>&1
+
+step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+
+pgdir=""
+finish() {
+  local rc=$?
+  [ -n "$pgdir" ] && { scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"; }
+  sleep 1 # let tee write the last lines to the log before they are counted
+  # Totals: Rust ("test result: …"), Kotlin (surefire's "Results:" line), Python (pytest).
+  python3 - "$logdir/all.log" "$rc" "$(( $(date +%s) - started ))" <<'PY' || true
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+rc, secs = int(sys.argv[2]), int(sys.argv[3])
+rust = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", text)]
+r = [sum(x[i] for x in rust) for i in range(3)]
+kt = re.findall(r"Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)\s*$", text, re.M)
+k = [int(kt[-1][0]) - sum(map(int, kt[-1][1:])), int(kt[-1][1]) + int(kt[-1][2]), int(kt[-1][3])] if kt else [0, 0, 0]
+py = [0, 0, 0]
+for m in re.finditer(r"^=*\s*(\d+ (?:passed|failed|skipped)(?:, \d+ (?:passed|failed|skipped|errors?))*) in [\d.]+s", text, re.M):
+    for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?)", m.group(1)):
+        py[{"passed": 0, "failed": 1, "skipped": 2}.get(what, 1)] += int(n)
+tot = [r[i] + k[i] + py[i] for i in range(3)]
+print(f"\n==> totals: {tot[0]} passed, {tot[1]} failed, {tot[2]} skipped "
+      f"(Rust {r[0]}/{r[1]}/{r[2]}, Kotlin {k[0]}/{k[1]}/{k[2]}, Python {py[0]}/{py[1]}/{py[2]}; "
+      f"passed/failed/skipped) in {secs // 60} min {secs % 60} s; "
+      + ("all tests passed" if rc == 0 else f"FAILED (exit {rc})"))
+PY
+  rm -rf "$logdir"
+}
+trap finish EXIT
 
 step "checking tools"
 need_apt=()
@@ -27,6 +62,8 @@ command -v nm >/dev/null || need_apt+=(binutils)
 # and lists the fonts they embed (pdffonts).
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v psql >/dev/null || need_apt+=(postgresql)
+# setpriv runs a read-only-ledger test as an unprivileged user when the tests run as root.
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 # Noto fonts: letters for names in other scripts (Cyrillic, Arabic, Ethiopic, Devanagari).
 [ -f /usr/share/fonts/truetype/noto/NotoSansEthiopic-Regular.ttf ] || need_apt+=(fonts-noto-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -49,12 +86,18 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+# The same test binaries again (`--workspace`, so nothing is rebuilt: `-p` would resolve other
+# features and build the server and the CLI a second time), each test on a fresh database of its
+# own on a throwaway cluster. Every server test file runs; of the CLI's, those that start
+# `evoucher serve` on the test database (the others use SQLite files of their own).
 step "server tests again on PostgreSQL (Debian package, a throwaway cluster on loopback)"
 pgdir=$(mktemp -d /tmp/evoucher-pg.XXXXXX)
 pg_url=$(scripts/pg.sh start "$pgdir" ${EVOUCHER_PG_PORT:-})
-trap 'scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
-EVOUCHER_TEST_POSTGRES="$pg_url" cargo test -p evoucher-server
-EVOUCHER_TEST_POSTGRES="$pg_url" cargo test -p evoucher --test cli server_
+server_tests=()
+for f in server/tests/*.rs; do server_tests+=(--test "$(basename "$f" .rs)"); done
+EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace "${server_tests[@]}"
+EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace --test cli --test server -- \
+  server_killed_mid_push two_server_processes twenty_devices
 
 step "camera feature compiles (webcam scanning through nokhwa/V4L)"
 cargo check --quiet -p evoucher --features camera
@@ -87,5 +130,3 @@ if [ "$fuzz_secs" != "0" ]; then
   scripts/fuzz.sh "$fuzz_secs" scan_frame
   scripts/fuzz.sh "$fuzz_secs" roster
 fi
-
-step "all tests passed"
