@@ -531,3 +531,60 @@ fn twenty_devices_for_thirty_seconds() {
         "memory grew: {warm} -> {peak} KiB"
     );
 }
+
+/// Failed enrolments are limited per client address. Behind a trusted reverse proxy the client
+/// is the last `X-Forwarded-For` address; from anyone else that header is ignored (a client
+/// cannot escape the limit by making addresses up).
+#[test]
+fn failed_enrolments_are_limited_per_client_even_behind_a_proxy() {
+    let d = tmp("proxy");
+    let enrol = |addr: &str, forwarded: &str| {
+        let body =
+            r#"{"code":"not-a-code","public_key":"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik"}"#;
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "POST /api/v1/devices/enrol HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: {forwarded}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
+    };
+    let db = |n: &str| format!("sqlite://{}", d.join(n).display());
+    let (_p, behind) = serve_with(
+        &d,
+        &db("a.db"),
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--max-failed-enrolments",
+            "2",
+        ],
+    );
+    assert_eq!(enrol(&behind, "192.0.2.9, 10.0.0.1"), 401);
+    assert_eq!(enrol(&behind, "10.0.0.1"), 401);
+    assert_eq!(
+        enrol(&behind, "10.0.0.1"),
+        429,
+        "this client is over its limit"
+    );
+    assert_eq!(
+        enrol(&behind, "10.0.0.2"),
+        401,
+        "another client behind the same proxy is not"
+    );
+    let (_q, direct) = serve_with(&d, &db("b.db"), &["--max-failed-enrolments", "2"]);
+    assert_eq!(enrol(&direct, "10.0.0.1"), 401);
+    assert_eq!(enrol(&direct, "10.0.0.2"), 401);
+    assert_eq!(
+        enrol(&direct, "10.0.0.3"),
+        429,
+        "a made-up header does not help"
+    );
+}

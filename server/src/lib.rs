@@ -57,6 +57,8 @@ pub struct AppState {
     pub enrolment_ttl: i64,
     /// Failed enrolments per client address (this process's count).
     pub enrol_failures: Arc<limits::FailureLimiter>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 /// Enrolment codes expire after 7 days unless configured otherwise.
@@ -81,6 +83,7 @@ impl AppState {
                 MAX_ENROL_FAILURES,
                 ENROL_FAILURE_WINDOW,
             )),
+            trusted_proxies: Arc::new(Vec::new()),
         })
     }
 
@@ -101,6 +104,15 @@ impl AppState {
     pub fn with_max_enrol_failures(self, max: u32) -> Self {
         AppState {
             enrol_failures: Arc::new(limits::FailureLimiter::new(max, ENROL_FAILURE_WINDOW)),
+            ..self
+        }
+    }
+
+    /// The same state, taking the client's address from `X-Forwarded-For` when a request comes
+    /// from one of these reverse proxies.
+    pub fn with_trusted_proxies(self, proxies: Vec<std::net::IpAddr>) -> Self {
+        AppState {
+            trusted_proxies: Arc::new(proxies),
             ..self
         }
     }

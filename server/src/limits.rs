@@ -14,16 +14,35 @@ pub struct ClientAddr(pub Option<IpAddr>);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
+    /// The connection's peer; when that peer is a configured trusted proxy, the address it
+    /// put last in `X-Forwarded-For` (the client it saw), so that everyone behind one proxy
+    /// does not share one allowance.
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = parts
+            .extensions
+            .get::<crate::AppState>()
+            .is_some_and(|s| peer.is_some_and(|p| s.trusted_proxies.contains(&p)));
+        if trusted {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .next_back();
+            if forwarded.is_some() {
+                return Ok(ClientAddr(forwarded));
+            }
+        }
+        Ok(ClientAddr(peer))
     }
 }
 

@@ -53,12 +53,22 @@ pub struct Args {
     /// address gets 429 until the 10 minutes are over (default 10).
     #[arg(long, env = "EVOUCHER_MAX_FAILED_ENROLMENTS", value_name = "N")]
     max_failed_enrolments: Option<u32>,
+    /// A reverse proxy in front of the server (repeatable): for requests from it, the client's
+    /// address is the last one in `X-Forwarded-For` (the enrolment limiter counts per client).
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP",
+        env = "EVOUCHER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Days an enrolment code stays usable (default 7).
     #[arg(long, env = "EVOUCHER_ENROLMENT_CODE_DAYS", value_name = "DAYS")]
     enrolment_code_days: Option<u32>,
     /// TOML file with any of: listen, database, admin_token_file, master_key_file,
     /// shutdown_grace, letter_fonts (a list of files), header_timeout, body_timeout,
-    /// idle_timeout, max_connections, enrolment_code_days, max_failed_enrolments.
+    /// idle_timeout, max_connections, enrolment_code_days, max_failed_enrolments,
+    /// trusted_proxies (a list of addresses).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -78,6 +88,8 @@ struct FileConfig {
     max_connections: Option<usize>,
     enrolment_code_days: Option<u32>,
     max_failed_enrolments: Option<u32>,
+    #[serde(default)]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -229,7 +241,12 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 a.max_failed_enrolments
                     .or(file.max_failed_enrolments)
                     .unwrap_or(evoucher_server::MAX_ENROL_FAILURES),
-            );
+            )
+            .with_trusted_proxies(if a.trusted_proxies.is_empty() {
+                file.trusted_proxies
+            } else {
+                a.trusted_proxies
+            });
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(io_err(format!("binding {listen}")))?;
