@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a fuzz target for a bounded time: scripts/fuzz.sh [SECONDS] [TARGET]
-# Targets: decode (voucher texts, default), scan_frame (frames and image files).
+# Targets: decode (voucher texts, default), scan_frame (frames and image files), roster
+# (beneficiary CSV), entries (a phone's push, judged by the rulebook).
 # Installs cargo-fuzz from crates.io if missing. Uses RUSTC_BOOTSTRAP=1 so the stable
 # toolchain accepts the sanitizer flags (no nightly toolchain on these machines).
 set -euo pipefail
@@ -22,10 +23,23 @@ rosters = [
     "\ufeffid,name\nX-001,Jos\u00e9 \u00d1\u00fa\u00f1ez\n",
     "id,amount\nB-1,0\n",
 ]
+entry = {"seq": 1, "id": "e-1", "kind": "redeem", "voucher_id": "01" * 16, "issuer_kid": "00" * 8,
+         "provider": "SP-1", "device": "dev-1", "amount": 400, "currency": "KES",
+         "items": [{"code": "RICE", "quantity": 3}], "voids": None, "at": 1780000000,
+         "voucher_text": "EV1:", "prev_hash": "00" * 32, "hash": "00" * 32, "signature": "00" * 64}
+pushes = [
+    {"entries": [entry]},
+    {"entries": [entry, dict(entry, seq=2, id="e-2", amount=700, items=[]),
+                 dict(entry, seq=3, id="e-3", kind="void", voids="e-1", amount=None, currency=None)]},
+    {"entries": [dict(entry, amount=18446744073709551615), dict(entry, id="e-4", items=[{"code": "RICE", "quantity": 9223372036854775807}])]},
+]
+for p in pushes if target == "entries" else []:
+    data = json.dumps(p).encode()
+    (pathlib.Path("corpus") / target / hashlib.sha256(data).hexdigest()[:16]).write_bytes(data)
 for r in rosters if target == "roster" else []:
     data = r.encode()
     (pathlib.Path("corpus") / target / hashlib.sha256(data).hexdigest()[:16]).write_bytes(data)
-for p in [] if target == "roster" else sorted(pathlib.Path("../../test-vectors/vouchers").glob("*.json"))[:20]:
+for p in [] if target in ("roster", "entries") else sorted(pathlib.Path("../../test-vectors/vouchers").glob("*.json"))[:20]:
     stages = json.loads(p.read_text())["stages"]
     if target == "decode":
         data = stages["text"].encode()

@@ -4,7 +4,8 @@
 #   server processes under load), the scanner on the shared QR samples, the server's database
 #   tests a second time on a real PostgreSQL, the Kotlin SDK through JNI on the JVM, the
 #   independent Python cross-checks and OpenAPI checks, a compile of the optional camera
-#   feature, and bounded fuzz runs. Ends with one line of totals.
+#   feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries). Ends
+#   with one line of totals.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,8 @@ command -v nm >/dev/null || need_apt+=(binutils)
 # and lists the fonts they embed (pdffonts).
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v psql >/dev/null || need_apt+=(postgresql)
+# curl runs the walk-through in docs/server.md as written.
+command -v curl >/dev/null || need_apt+=(curl)
 # setpriv runs a read-only-ledger test as an unprivileged user when the tests run as root.
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 # Noto fonts: letters for names in other scripts (Cyrillic, Arabic, Ethiopic, Devanagari).
@@ -129,4 +132,5 @@ if [ "$fuzz_secs" != "0" ]; then
   scripts/fuzz.sh "$fuzz_secs" decode
   scripts/fuzz.sh "$fuzz_secs" scan_frame
   scripts/fuzz.sh "$fuzz_secs" roster
+  scripts/fuzz.sh "$fuzz_secs" entries
 fi
