@@ -6,7 +6,7 @@
 //! looked up by their SHA-256; the plain values are never stored or logged.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{ApiError, AppState};
+use axum::http::header;
 
 /// An enrolled device, as the server registered it. Handlers of [`device`] routes take it as
 /// `Extension<Device>`.
@@ -101,17 +102,311 @@ fn state(req: &Request) -> Result<AppState, ApiError> {
         .ok_or_else(|| ApiError::Internal("application state missing".into()))
 }
 
-/// A route for the program's administrator: `Authorization: Bearer <admin token>`.
-pub fn admin(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.layer(axum::middleware::from_fn(
-        |req: Request, next: Next| async move {
-            match state(&req) {
-                Ok(s) if is_admin(req.headers(), &s) => next.run(req).await,
-                Ok(_) => ApiError::Unauthorized.into_response(),
-                Err(e) => e.into_response(),
+/// Who is calling a route for people.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The bootstrap admin token (scripts): allowed everything.
+    AdminToken,
+    /// A person, signed in (browser session) or with one of their API tokens.
+    User(crate::users::User),
+}
+
+impl Principal {
+    /// Whether this caller may see program `id`.
+    pub fn sees_program(&self, id: &str) -> bool {
+        match self {
+            Principal::AdminToken => true,
+            Principal::User(u) => u.sees_program(id),
+        }
+    }
+
+    /// The provider a `provider` account is bound to (its reads are limited to it).
+    pub fn own_provider(&self) -> Option<&str> {
+        match self {
+            Principal::User(u) if u.role == crate::users::Role::Provider => {
+                u.provider_id.as_deref()
             }
+            _ => None,
+        }
+    }
+
+    /// The programs a limited program role sees (`None`: all).
+    pub fn program_limit(&self) -> Option<&[String]> {
+        match self {
+            Principal::User(u) if u.role.is_program_role() && !u.programs.is_empty() => {
+                Some(&u.programs)
+            }
+            _ => None,
+        }
+    }
+
+    /// The actor of the audit log.
+    pub fn actor(&self) -> crate::audit::Actor {
+        match self {
+            Principal::AdminToken => crate::audit::Actor::admin_token(),
+            Principal::User(u) => crate::audit::Actor::user(u),
+        }
+    }
+}
+
+/// What a route does, which roles are then allowed ([`allows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    /// Accounts: add, disable, reset.
+    ManageUsers,
+    /// The audit log.
+    ReadAudit,
+    /// Programs, their vouchers (without beneficiary names) and counts.
+    ReadPrograms,
+    /// Create and change programs, import beneficiaries, issue, cancel.
+    ManagePrograms,
+    /// Beneficiary names: imported lists, letters, QR codes, voucher texts.
+    ReadBeneficiaries,
+    /// Providers and devices.
+    ReadProviders,
+    /// Create providers, make enrolment codes, revoke devices.
+    ManageProviders,
+    /// The server's record of redemptions.
+    ReadRedemptions,
+    /// One's own account: password, API tokens (allowed to every signed-in person, even before
+    /// a one-time password is changed).
+    Own,
+}
+
+/// The permission table: what each role may do. The admin token may do everything.
+pub fn allows(role: crate::users::Role, perm: Perm) -> bool {
+    use crate::users::Role::*;
+    use Perm::*;
+    if perm == Own {
+        return true;
+    }
+    match role {
+        Admin => matches!(
+            perm,
+            ManageUsers | ReadAudit | ReadPrograms | ReadProviders | ReadRedemptions
+        ),
+        ProgramManager => matches!(
+            perm,
+            ReadPrograms
+                | ManagePrograms
+                | ReadBeneficiaries
+                | ReadProviders
+                | ManageProviders
+                | ReadRedemptions
+        ),
+        Accountant | CashManager => matches!(perm, ReadPrograms | ReadProviders | ReadRedemptions),
+        Auditor => matches!(
+            perm,
+            ReadAudit | ReadPrograms | ReadBeneficiaries | ReadProviders | ReadRedemptions
+        ),
+        Provider => matches!(perm, ReadProviders | ReadRedemptions),
+    }
+}
+
+/// What a route's `{id}` names, for callers limited to some programs or to one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Nothing to check here (a list filters by caller in its handler).
+    Any,
+    /// `{id}` is a program.
+    Program,
+    /// `{id}` is a voucher: its program is looked up.
+    Voucher,
+    /// `{id}` is a provider.
+    Provider,
+}
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "evoucher_session";
+
+/// A cookie's value from the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// How a person was recognised.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// `Authorization: Bearer` (admin token or API token): no browser, no CSRF.
+    Bearer,
+    /// A browser session: its id and CSRF token.
+    Session { sid: String, csrf: String },
+}
+
+/// The person (or the admin token) behind a request, if any: a bearer token first, else the
+/// session cookie.
+pub async fn person(
+    headers: &HeaderMap,
+    s: &AppState,
+) -> Result<Option<(Principal, Via)>, ApiError> {
+    if let Some(t) = bearer(headers) {
+        if is_admin(headers, s) {
+            return Ok(Some((Principal::AdminToken, Via::Bearer)));
+        }
+        let mut c = s.db.acquire().await?;
+        return Ok(crate::users::token_user(&mut c, t)
+            .await?
+            .map(|u| (Principal::User(u), Via::Bearer)));
+    }
+    let Some(sid) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let mut c = s.db.acquire().await?;
+    Ok(crate::users::session(&mut c, sid).await?.map(|(u, csrf)| {
+        (
+            Principal::User(u),
+            Via::Session {
+                sid: sid.to_owned(),
+                csrf,
+            },
+        )
+    }))
+}
+
+/// Whether a state-changing request from a browser comes from our own pages: its `Origin` (or,
+/// without one, its `Referer`) is this server.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    from.is_some_and(|o| {
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+            .unwrap_or("");
+        let authority = rest.split('/').next().unwrap_or("");
+        authority == host
+    })
+}
+
+/// Compare two secrets in constant time.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Check that a caller may do `perm` on what `{id}` names (`scope`).
+pub async fn permit(
+    s: &AppState,
+    who: &Principal,
+    perm: Perm,
+    scope: Scope,
+    id: Option<&str>,
+) -> Result<(), ApiError> {
+    let Principal::User(u) = who else {
+        return Ok(());
+    };
+    if u.must_change && perm != Perm::Own {
+        return Err(ApiError::Forbidden(
+            "change your one-time password first".into(),
+        ));
+    }
+    if !allows(u.role, perm) {
+        return Err(ApiError::Forbidden(format!(
+            "the {} role may not do this",
+            u.role.as_str()
+        )));
+    }
+    let Some(id) = id else { return Ok(()) };
+    let program = match scope {
+        Scope::Any => None,
+        Scope::Program => Some(id.to_owned()),
+        Scope::Voucher => sqlx::query("SELECT program_id FROM vouchers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&s.db)
+            .await?
+            .map(|r| r.try_get::<String, _>("program_id"))
+            .transpose()?,
+        Scope::Provider => {
+            if let Some(own) = who.own_provider() {
+                if own != id {
+                    return Err(ApiError::Forbidden("another provider's".into()));
+                }
+            }
+            None
+        }
+    };
+    if let Some(p) = program {
+        if !u.sees_program(&p) {
+            return Err(ApiError::Forbidden(
+                "your account is not for this program".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A route for people: the caller must be the admin token or a person whose role allows
+/// `perm` (on the program or provider `{id}` names, per `scope`). A browser session's
+/// state-changing request must also come from our own pages (`Origin`) and carry its CSRF
+/// token in `X-CSRF-Token` (web forms are checked by their own extractor, which reads it from
+/// the form). Answers 401 without credentials and 403 without permission, before the body is
+/// read. The handler gets the [`Principal`] as an extension.
+pub fn need(perm: Perm, scope: Scope, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(axum::middleware::from_fn(
+        move |mut req: Request, next: Next| async move {
+            let s = match state(&req) {
+                Ok(s) => s,
+                Err(e) => return e.into_response(),
+            };
+            let (who, via) = match person(req.headers(), &s).await {
+                Ok(Some(x)) => x,
+                Ok(None) => return ApiError::Unauthorized.into_response(),
+                Err(e) => return e.into_response(),
+            };
+            if let Via::Session { csrf, .. } = &via {
+                if !req.method().is_safe() {
+                    let token = req
+                        .headers()
+                        .get("x-csrf-token")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    if !same_origin(req.headers()) || !same_secret(token, csrf) {
+                        return ApiError::Forbidden(
+                            "cross-site request refused (origin or CSRF token)".into(),
+                        )
+                        .into_response();
+                    }
+                }
+            }
+            let id = path_id(&mut req).await;
+            if let Err(e) = permit(&s, &who, perm, scope, id.as_deref()).await {
+                return e.into_response();
+            }
+            req.extensions_mut().insert(who);
+            req.extensions_mut().insert(via);
+            next.run(req).await
         },
     ))
+}
+
+/// The route's `{id}`, if it has one.
+async fn path_id(req: &mut Request) -> Option<String> {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = std::mem::take(req).into_parts();
+    let id = axum::extract::Path::<std::collections::HashMap<String, String>>::from_request_parts(
+        &mut parts,
+        &(),
+    )
+    .await
+    .ok()
+    .and_then(|p| p.0.get("id").cloned());
+    *req = Request::from_parts(parts, body);
+    id
 }
 
 /// A route for enrolled devices: `Authorization: Bearer <device token>`. The handler gets the

@@ -30,5 +30,14 @@ pub async fn connect(url: &str) -> Result<sqlx::AnyPool, ApiError> {
         .connect(&url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    // The audit log is append-only: triggers per database (the migrations are portable SQL).
+    let triggers: &[&str] = if sqlite {
+        &crate::audit::SQLITE_TRIGGERS
+    } else {
+        &crate::audit::POSTGRES_TRIGGERS
+    };
+    for t in triggers {
+        sqlx::query(sqlx::AssertSqlSafe(*t)).execute(&pool).await?;
+    }
     Ok(pool)
 }

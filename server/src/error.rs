@@ -10,6 +10,9 @@ pub enum ApiError {
     /// 401 with a reason the caller can act on (an enrolment code used or expired).
     #[error("{0}")]
     Denied(String),
+    /// 403: known caller, not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -71,9 +74,15 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBytes {
 pub struct ApiJson<T>(pub T);
 
 impl ApiError {
+    /// The HTTP status this error answers with.
+    pub fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::Denied(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

@@ -6,6 +6,7 @@
 //! Shape (after the axum examples): thin `main` in the CLI (`evoucher serve`), a `router()` per
 //! module, one [`AppState`], one [`ApiError`] that becomes problem+json without internals.
 
+pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod error;
@@ -15,6 +16,8 @@ pub mod pdf;
 pub mod routes;
 pub mod seal;
 pub mod serve;
+pub mod users;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -59,7 +62,19 @@ pub struct AppState {
     pub enrol_failures: Arc<limits::FailureLimiter>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// Failed sign-ins per account name and per client address (this process's counts).
+    pub signin_by_account: Arc<limits::FailureLimiter<String>>,
+    pub signin_by_client: Arc<limits::FailureLimiter>,
+    /// Session cookies are marked `Secure` (the server is reached over TLS).
+    pub secure_cookies: bool,
 }
+
+/// Failed sign-ins allowed per account in [`SIGNIN_WINDOW`].
+pub const MAX_SIGNIN_FAILURES_PER_ACCOUNT: u32 = 5;
+/// Failed sign-ins allowed per client address in [`SIGNIN_WINDOW`].
+pub const MAX_SIGNIN_FAILURES_PER_CLIENT: u32 = 20;
+/// The window of the sign-in limits.
+pub const SIGNIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// Enrolment codes expire after 7 days unless configured otherwise.
 pub const DEFAULT_ENROLMENT_TTL: i64 = 7 * 86_400;
@@ -84,6 +99,15 @@ impl AppState {
                 ENROL_FAILURE_WINDOW,
             )),
             trusted_proxies: Arc::new(Vec::new()),
+            signin_by_account: Arc::new(limits::FailureLimiter::new(
+                MAX_SIGNIN_FAILURES_PER_ACCOUNT,
+                SIGNIN_WINDOW,
+            )),
+            signin_by_client: Arc::new(limits::FailureLimiter::new(
+                MAX_SIGNIN_FAILURES_PER_CLIENT,
+                SIGNIN_WINDOW,
+            )),
+            secure_cookies: false,
         })
     }
 
@@ -113,6 +137,14 @@ impl AppState {
     pub fn with_trusted_proxies(self, proxies: Vec<std::net::IpAddr>) -> Self {
         AppState {
             trusted_proxies: Arc::new(proxies),
+            ..self
+        }
+    }
+
+    /// The same state, marking session cookies `Secure` (served over TLS).
+    pub fn with_secure_cookies(self, secure: bool) -> Self {
+        AppState {
+            secure_cookies: secure,
             ..self
         }
     }
@@ -147,6 +179,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::documents::router())
         .merge(routes::vouchers::router())
         .merge(routes::redemptions::router())
+        .merge(routes::people::router())
+        .merge(web::router())
         .fallback(routes::health::no_such_endpoint)
         .method_not_allowed_fallback(routes::health::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(routes::MAX_JSON))

@@ -46,16 +46,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Counts failures per client address in a fixed window; past `max` failures the address is
-/// refused until its window ends.
+/// Counts failures per key (a client address, an account name) in a fixed window; past `max`
+/// failures the key is refused until its window ends.
 #[derive(Debug)]
-pub struct FailureLimiter {
+pub struct FailureLimiter<K = ClientAddr> {
     max: u32,
     window: Duration,
-    seen: Mutex<HashMap<ClientAddr, (u32, Instant)>>,
+    seen: Mutex<HashMap<K, (u32, Instant)>>,
 }
 
-impl FailureLimiter {
+impl<K: std::hash::Hash + Eq> FailureLimiter<K> {
     pub fn new(max: u32, window: Duration) -> Self {
         FailureLimiter {
             max,
@@ -65,9 +65,9 @@ impl FailureLimiter {
     }
 
     /// `Err(seconds to wait)` when this address has failed too often.
-    pub fn check(&self, who: ClientAddr) -> Result<(), u64> {
+    pub fn check(&self, who: &K) -> Result<(), u64> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.get(&who) {
+        match seen.get(who) {
             Some((n, since)) if *n >= self.max && since.elapsed() < self.window => {
                 Err((self.window - since.elapsed()).as_secs().max(1))
             }
@@ -76,7 +76,7 @@ impl FailureLimiter {
     }
 
     /// Count one failure.
-    pub fn fail(&self, who: ClientAddr) {
+    pub fn fail(&self, who: K) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() > 100_000 {
             let window = self.window;

@@ -47,21 +47,18 @@ fn routes_in_source() -> Vec<(String, String)> {
                 .0;
             let part = &part[..end];
             let path = part.split('"').nth(1).unwrap().to_owned();
-            let rest = part.split_once(',').unwrap().1.trim_start();
-            // A route wrapped in who may call it and its body limit:
-            // `admin(body_limit(post(handler), MAX))`.
-            let mut rest = rest;
-            while let Some(r) = ["admin(", "device(", "maybe_device(", "body_limit("]
-                .iter()
-                .find_map(|w| rest.strip_prefix(w))
-            {
-                rest = r;
-            }
-            // Up to the end of this route call: methods are `get(`, `post(`, … before `.route(`.
+            let rest = part.split_once(',').unwrap().1;
+            // Every method router in the route's arguments, however wrapped (who may call it,
+            // its body limit) or merged: `need(P, S, body_limit(post(h), MAX)).merge(…get(h)…)`.
             for m in ["get", "post", "put", "patch", "delete"] {
                 let call = format!("{m}(");
-                let first = rest.trim_start().starts_with(&call);
-                if first || rest.contains(&format!(".{call}")) {
+                let found = rest.match_indices(&call).any(|(i, _)| {
+                    !rest[..i]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if found {
                     out.push((m.to_owned(), path.clone()));
                 }
             }

@@ -4,6 +4,7 @@ mod inspect;
 mod issue;
 mod keygen;
 mod ledger;
+mod people;
 mod qr;
 mod redeem;
 mod scan;
@@ -52,8 +53,12 @@ pub enum Command {
     Serve(Box<serve::Args>),
     /// Enrol this device with the program server (one-time code).
     Enrol(sync::EnrolArgs),
-    /// Pull the trust list and revocations, push the ledger's outbox.
+    /// Push the ledger's outbox, pull the trust list and revocations.
     Sync(sync::SyncArgs),
+    /// Accounts of the server's people (on its database): add, list, disable, reset.
+    User(people::UserArgs),
+    /// The server's audit log: check its hash chain.
+    Audit(people::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -70,5 +75,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Serve(a) => serve::run(*a),
         Command::Enrol(a) => sync::enrol(a),
         Command::Sync(a) => sync::sync(a),
+        Command::User(a) => people::user(a),
+        Command::Audit(a) => people::audit_cmd(a),
     }
 }

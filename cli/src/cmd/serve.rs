@@ -199,6 +199,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         None => secret_file(
             &file
                 .admin_token_file
+                .clone()
                 .unwrap_or_else(|| "evoucher-admin.token".into()),
             || random_hex(24),
         )?,
@@ -206,6 +207,14 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     if admin_token.len() < 16 {
         return Err(usage("the admin token must have at least 16 characters"));
     }
+    // The first account's one-time password goes beside the admin token file.
+    let password_file = file
+        .admin_token_file
+        .as_deref()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("evoucher-admin.password");
     let key_hex = match std::env::var("EVOUCHER_MASTER_KEY") {
         Ok(k) => k,
         Err(_) => secret_file(
@@ -247,11 +256,18 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             } else {
                 a.trusted_proxies
             });
+        let first_admin = first_admin(&state, &password_file).await?;
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(io_err(format!("binding {listen}")))?;
         let addr = listener.local_addr().map_err(io_err("local address"))?;
         println!("listening on http://{addr}");
+        if first_admin {
+            eprintln!(
+                "made the first account, `admin` (role admin): sign in at http://{addr}/ with the one-time password in {} (mode 0600), and change it",
+                password_file.display()
+            );
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         match evoucher_server::serve::serve(listener, app(state), limits, shutdown(), grace)
@@ -267,6 +283,54 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         }
         Ok(Outcome::Ok)
     })
+}
+
+/// On a server with no account yet, make the first one: `admin` (role admin) with a one-time
+/// password written to `password_file` (mode 0600, never overwritten) that must be changed at
+/// the first sign-in. Whether it was made.
+async fn first_admin(state: &AppState, password_file: &Path) -> Result<bool, CliError> {
+    use evoucher_server::audit::{self, Actor, Event};
+    use evoucher_server::users;
+    let mut tx = state
+        .begin_write()
+        .await
+        .map_err(|e| usage(format!("database: {e}")))?;
+    if users::any(&mut tx)
+        .await
+        .map_err(|e| usage(format!("database: {e}")))?
+    {
+        return Ok(false);
+    }
+    let (u, password) = users::add(
+        &mut tx,
+        &users::NewUser {
+            name: "admin".into(),
+            role: "admin".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| usage(format!("database: {e}")))?;
+    audit::record(
+        &mut tx,
+        state.postgres,
+        &Actor::command_line(),
+        None,
+        Event::new(
+            "account.create",
+            "account",
+            u.id.clone(),
+            serde_json::json!({"after": {"name": u.name, "role": u.role, "first": true}}),
+        ),
+    )
+    .await
+    .map_err(|e| usage(format!("database: {e}")))?;
+    let _ = std::fs::remove_file(password_file);
+    secret_file(password_file, || Ok(password))?;
+    tx.commit()
+        .await
+        .map_err(|e| usage(format!("database: {e}")))?;
+    Ok(true)
 }
 
 /// Whether `--admin-token` appears among this process's own arguments (rather than coming

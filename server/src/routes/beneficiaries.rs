@@ -15,9 +15,13 @@ use sqlx::Row;
 use evoucher_core::roster::{self, RosterRow};
 
 use super::{body_limit, value_rows, Paging};
-use crate::auth::admin;
+use crate::audit::{self, Event};
+use crate::auth::{need, Perm::*, Principal, Scope};
 use crate::error::ApiBytes;
+use crate::limits::ClientAddr;
 use crate::{now, ApiError, AppState};
+use axum::routing::get;
+use axum::Extension;
 
 /// Largest CSV accepted in one import (about 300,000 rows of id, name and amount).
 pub const MAX_CSV: usize = 16 * 1024 * 1024;
@@ -25,13 +29,18 @@ pub const MAX_CSV: usize = 16 * 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/api/v1/programs/{id}/beneficiaries",
-        admin(body_limit(post(import), MAX_CSV).get(list)),
+        need(
+            ManagePrograms,
+            Scope::Program,
+            body_limit(post(import), MAX_CSV),
+        )
+        .merge(need(ReadBeneficiaries, Scope::Program, get(list))),
     )
 }
 
 /// The imported beneficiaries of a program, in id order, a page at a time, each with the live
 /// voucher they hold (if any).
-async fn list(
+pub(crate) async fn list(
     State(s): State<AppState>,
     Path(program): Path<String>,
     axum::extract::Query(p): axum::extract::Query<Paging>,
@@ -91,8 +100,10 @@ async fn count(c: &mut sqlx::AnyConnection, program: &str) -> Result<i64, ApiErr
     )
 }
 
-async fn import(
+pub(crate) async fn import(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     headers: HeaderMap,
     Path(program): Path<String>,
     ApiBytes(body): ApiBytes,
@@ -137,8 +148,21 @@ async fn import(
         q.execute(&mut *tx).await?;
     }
     let after = count(&mut tx, &program).await?;
-    tx.commit().await?;
     let added = after - before;
+    audit::by(
+        &mut tx,
+        &s,
+        &who,
+        client,
+        Event::new(
+            "beneficiaries.import",
+            "program",
+            &program,
+            serde_json::json!({"before": {"beneficiaries": before}, "after": {"beneficiaries": after, "rows": rows.len(), "added": added}}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Json(serde_json::json!({
         "program": program,
         "rows": rows.len(),

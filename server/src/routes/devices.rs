@@ -14,32 +14,53 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::{body_limit, MAX_JSON};
-use crate::auth::{admin, hash_secret, random_token};
+use crate::audit::{self, Actor, Event};
+use crate::auth::{hash_secret, need, random_token, Perm::*, Principal, Scope};
 use crate::error::ApiJson;
 use crate::limits::ClientAddr;
 use crate::{now, ApiError, AppState};
+use axum::Extension;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/providers",
-            admin(body_limit(post(create_provider), MAX_JSON).get(list_providers)),
+            need(
+                ManageProviders,
+                Scope::Any,
+                body_limit(post(create_provider), MAX_JSON),
+            )
+            .merge(need(ReadProviders, Scope::Any, get(list_providers))),
         )
         .route(
             "/api/v1/providers/{id}/enrolment-codes",
-            admin(body_limit(post(new_code), MAX_JSON)),
+            need(
+                ManageProviders,
+                Scope::Provider,
+                body_limit(post(new_code), MAX_JSON),
+            ),
         )
         .route("/api/v1/devices/enrol", body_limit(post(enrol), MAX_JSON))
-        .route("/api/v1/providers/{id}", admin(get(one_provider)))
-        .route("/api/v1/devices", admin(get(list_devices)))
+        .route(
+            "/api/v1/providers/{id}",
+            need(ReadProviders, Scope::Provider, get(one_provider)),
+        )
+        .route(
+            "/api/v1/devices",
+            need(ReadProviders, Scope::Any, get(list_devices)),
+        )
         .route(
             "/api/v1/devices/{id}/revoke",
-            admin(body_limit(post(revoke), MAX_JSON)),
+            need(
+                ManageProviders,
+                Scope::Any,
+                body_limit(post(revoke), MAX_JSON),
+            ),
         )
 }
 
 #[derive(Deserialize)]
-struct NewProvider {
+pub(crate) struct NewProvider {
     id: String,
     name: String,
     #[serde(default)]
@@ -48,8 +69,10 @@ struct NewProvider {
     payout_account: Option<String>,
 }
 
-async fn create_provider(
+pub(crate) async fn create_provider(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     ApiJson(p): ApiJson<NewProvider>,
 ) -> Result<StatusCode, ApiError> {
     if p.id.is_empty() || p.id.len() > 64 || p.name.trim().is_empty() {
@@ -59,24 +82,41 @@ async fn create_provider(
     }
     // One statement: of two creates at once (any server process), one inserts and the other
     // finds the row there.
+    let mut tx = s.begin_write().await?;
     let n = sqlx::query("INSERT INTO providers (id, name, category, payout_account, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
         .bind(&p.id)
         .bind(&p.name)
-        .bind(p.category)
-        .bind(p.payout_account)
+        .bind(p.category.clone())
+        .bind(p.payout_account.clone())
         .bind(now())
-        .execute(&s.db)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     if n == 0 {
         return Err(ApiError::Conflict(format!("provider {} exists", p.id)));
     }
+    audit::by(
+        &mut tx,
+        &s,
+        &who,
+        client,
+        Event::new(
+            "provider.create",
+            "provider",
+            &p.id,
+            serde_json::json!({"after": {"name": p.name, "category": p.category, "payout_account": p.payout_account.is_some()}}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(StatusCode::CREATED)
 }
 
 /// A one-time enrolment code for a new device of this provider.
-async fn new_code(
+pub(crate) async fn new_code(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     if sqlx::query("SELECT 1 FROM providers WHERE id = $1")
@@ -90,13 +130,28 @@ async fn new_code(
     let code = random_token(10)?;
     let t = now();
     let expires = t + s.enrolment_ttl;
+    let mut tx = s.begin_write().await?;
     sqlx::query("INSERT INTO enrolment_codes (code_hash, provider_id, created_at, used_at, expires_at) VALUES ($1, $2, $3, NULL, $4)")
         .bind(hash_secret(&code))
         .bind(&id)
         .bind(t)
         .bind(expires)
-        .execute(&s.db)
+        .execute(&mut *tx)
         .await?;
+    audit::by(
+        &mut tx,
+        &s,
+        &who,
+        client,
+        Event::new(
+            "provider.enrolment_code",
+            "provider",
+            &id,
+            serde_json::json!({"after": {"expires_at": expires}}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"code": code, "provider_id": id, "expires_at": expires})),
@@ -136,7 +191,7 @@ async fn enrol(
     who: ClientAddr,
     ApiJson(e): ApiJson<Enrol>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    s.enrol_failures.check(who).map_err(ApiError::TooMany)?;
+    s.enrol_failures.check(&who).map_err(ApiError::TooMany)?;
     let result = enrol_with(&s, &e).await;
     if matches!(result, Err(ApiError::Denied(_))) {
         s.enrol_failures.fail(who);
@@ -212,6 +267,19 @@ async fn enrol_with(
         .bind(hex::encode([0u8; 32]))
         .execute(&mut *tx)
         .await?;
+    audit::record(
+        &mut tx,
+        s.postgres,
+        &Actor::device(&device_id),
+        None,
+        Event::new(
+            "device.enrol",
+            "device",
+            &device_id,
+            serde_json::json!({"after": {"provider": provider}}),
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -239,12 +307,19 @@ fn provider_json(r: &sqlx::any::AnyRow) -> Result<serde_json::Value, sqlx::Error
     }))
 }
 
-/// Every provider, with its active devices and unused enrolment codes.
-async fn list_providers(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{PROVIDER} ORDER BY p.id")))
-        .bind(now())
-        .fetch_all(&s.db)
-        .await?;
+/// Every provider (a provider account: its own), with its active devices and unused
+/// enrolment codes.
+pub(crate) async fn list_providers(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{PROVIDER} WHERE ($2 = '' OR p.id = $2) ORDER BY p.id"
+    )))
+    .bind(now())
+    .bind(who.own_provider().unwrap_or(""))
+    .fetch_all(&s.db)
+    .await?;
     let list: Vec<serde_json::Value> = rows
         .iter()
         .map(provider_json)
@@ -252,7 +327,7 @@ async fn list_providers(State(s): State<AppState>) -> Result<Json<serde_json::Va
     Ok(Json(serde_json::json!({ "providers": list })))
 }
 
-async fn one_provider(
+pub(crate) async fn one_provider(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -266,17 +341,23 @@ async fn one_provider(
 }
 
 #[derive(Deserialize)]
-struct DeviceFilter {
+pub(crate) struct DeviceFilter {
     #[serde(default)]
     provider: Option<String>,
 }
 
 /// Devices (of one provider with `?provider=`): when each enrolled and was last seen, its
 /// chain head, its redemptions by status, and whether it was revoked.
-async fn list_devices(
+pub(crate) async fn list_devices(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(f): Query<DeviceFilter>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // A provider account sees its own devices whatever it asks for.
+    let provider = match who.own_provider() {
+        Some(own) => Some(own.to_owned()),
+        None => f.provider,
+    };
     let rows = sqlx::query(
         "SELECT d.id, d.provider_id, d.enrolled_at, d.last_seen_at, d.last_seq, d.last_at, d.revoked_at, \
          (SELECT COUNT(*) FROM redemptions r WHERE r.device_id = d.id AND r.status = 'accepted') AS accepted, \
@@ -285,7 +366,7 @@ async fn list_devices(
          (SELECT COUNT(*) FROM redemptions r WHERE r.device_id = d.id AND r.status = 'suspect') AS suspect \
          FROM devices d WHERE ($1 = '' OR d.provider_id = $1) ORDER BY d.provider_id, d.enrolled_at, d.id",
     )
-    .bind(f.provider.unwrap_or_default())
+    .bind(provider.unwrap_or_default())
     .fetch_all(&s.db)
     .await?;
     let list: Vec<serde_json::Value> = rows
@@ -313,21 +394,41 @@ async fn list_devices(
 
 /// Revoke a device (a lost or stolen phone): its token stops working at once. What it synced
 /// stays. Idempotent.
-async fn revoke(
+pub(crate) async fn revoke(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = now();
-    sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+    let mut tx = s.begin_write().await?;
+    let n = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(t)
         .bind(&id)
-        .execute(&s.db)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let r = sqlx::query("SELECT revoked_at FROM devices WHERE id = $1")
         .bind(&id)
-        .fetch_optional(&s.db)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(ApiError::NotFound("no such device"))?;
+    if n > 0 {
+        audit::by(
+            &mut tx,
+            &s,
+            &who,
+            client,
+            Event::new(
+                "device.revoke",
+                "device",
+                &id,
+                serde_json::json!({"before": {"revoked": false}, "after": {"revoked": true}}),
+            ),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(Json(
         serde_json::json!({"device_id": id, "revoked_at": r.try_get::<Option<i64>, _>("revoked_at")?}),
     ))

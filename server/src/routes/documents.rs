@@ -9,9 +9,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::Row;
 
-use crate::auth::admin;
+use crate::auth::{need, Perm::*, Principal, Scope};
 use crate::pdf::{letter, Letter, Pdf};
 use crate::{ApiError, AppState};
+use axum::Extension;
 
 /// Pixels per QR module in the PNG (a version-10 voucher is about 460 px square).
 pub const PNG_SCALE: usize = 8;
@@ -20,10 +21,22 @@ pub const MAX_PAGES: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/vouchers/{id}", admin(get(record)))
-        .route("/api/v1/vouchers/{id}/qr.png", admin(get(png)))
-        .route("/api/v1/vouchers/{id}/letter.pdf", admin(get(one_pdf)))
-        .route("/api/v1/programs/{id}/letters.pdf", admin(get(program_pdf)))
+        .route(
+            "/api/v1/vouchers/{id}",
+            need(ReadPrograms, Scope::Voucher, get(record)),
+        )
+        .route(
+            "/api/v1/vouchers/{id}/qr.png",
+            need(ReadBeneficiaries, Scope::Voucher, get(png)),
+        )
+        .route(
+            "/api/v1/vouchers/{id}/letter.pdf",
+            need(ReadBeneficiaries, Scope::Voucher, get(one_pdf)),
+        )
+        .route(
+            "/api/v1/programs/{id}/letters.pdf",
+            need(ReadBeneficiaries, Scope::Program, get(program_pdf)),
+        )
 }
 
 struct Stored {
@@ -64,8 +77,9 @@ async fn find(s: &AppState, id: &str) -> Result<Stored, ApiError> {
     Ok(stored(&r)?)
 }
 
-async fn record(
+pub(crate) async fn record(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let v = find(&s, &id).await?;
@@ -113,8 +127,14 @@ async fn record(
             .await?
             .map(|r| r.try_get("revoked_at"))
             .transpose()?;
+    // The voucher text carries the beneficiary's name: only for those who may read names.
+    let names = match &who {
+        Principal::AdminToken => true,
+        Principal::User(u) => crate::auth::allows(u.role, ReadBeneficiaries),
+    };
     Ok(Json(serde_json::json!({
-        "id": v.id, "program": v.program, "beneficiary_id": v.beneficiary_id, "text": v.text,
+        "id": v.id, "program": v.program, "beneficiary_id": v.beneficiary_id,
+        "text": names.then_some(v.text),
         "exp": v.exp, "issued_at": v.issued_at, "cancelled": v.cancelled, "cancelled_at": cancelled_at,
         "state": state, "redemptions": redemptions,
     })))

@@ -4,6 +4,7 @@ pub mod beneficiaries;
 pub mod devices;
 pub mod documents;
 pub mod health;
+pub mod people;
 pub mod programs;
 pub mod redemptions;
 pub mod revocations;

@@ -13,28 +13,51 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::{body_limit, lock_for_writes, value_rows, MAX_JSON};
-use crate::auth::admin;
+use crate::audit::{self, Event};
+use crate::auth::{need, Perm::*, Principal, Scope};
+use crate::limits::ClientAddr;
 use crate::{now, ApiError, AppState};
+use axum::Extension;
 use evoucher_core::voucher::MAX_AMOUNT;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/programs",
-            admin(body_limit(post(create), MAX_JSON).get(list)),
+            need(
+                ManagePrograms,
+                Scope::Any,
+                body_limit(post(create), MAX_JSON),
+            )
+            .merge(need(ReadPrograms, Scope::Any, get(list))),
         )
-        .route("/api/v1/programs/{id}", admin(get(one)))
+        .route(
+            "/api/v1/programs/{id}",
+            need(ReadPrograms, Scope::Program, get(one)),
+        )
         .route(
             "/api/v1/programs/{id}/keys/rotate",
-            admin(body_limit(post(rotate), MAX_JSON)),
+            need(
+                ManagePrograms,
+                Scope::Program,
+                body_limit(post(rotate), MAX_JSON),
+            ),
         )
         .route(
             "/api/v1/programs/{id}/vouchers",
-            admin(body_limit(post(issue), MAX_JSON)),
+            need(
+                ManagePrograms,
+                Scope::Program,
+                body_limit(post(issue), MAX_JSON),
+            ),
         )
         .route(
             "/api/v1/vouchers/{id}/cancel",
-            admin(body_limit(post(cancel), MAX_JSON)),
+            need(
+                ManagePrograms,
+                Scope::Voucher,
+                body_limit(post(cancel), MAX_JSON),
+            ),
         )
 }
 
@@ -42,7 +65,7 @@ pub fn router() -> Router<AppState> {
 pub const MAX_VALIDITY_SECS: i64 = 3660 * 86_400;
 
 #[derive(Deserialize)]
-struct NewProgram {
+pub(crate) struct NewProgram {
     id: String,
     name: String,
     issuer: String,
@@ -107,10 +130,17 @@ async fn new_key(
     Ok(kid)
 }
 
-async fn create(
+pub(crate) async fn create(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     ApiJson(p): ApiJson<NewProgram>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    if who.program_limit().is_some() {
+        return Err(ApiError::Forbidden(
+            "an account limited to some programs cannot create programs".into(),
+        ));
+    }
     if p.id.is_empty()
         || p.id.len() > 64
         || !p
@@ -186,6 +216,24 @@ async fn create(
         return Err(ApiError::Conflict(format!("program {} exists", p.id)));
     }
     let kid = new_key(&mut tx, &s, &p.id, t).await?;
+    audit::by(
+        &mut tx,
+        &s,
+        &who,
+        client,
+        Event::new(
+            "program.create",
+            "program",
+            &p.id,
+            serde_json::json!({
+                "after": {"name": p.name, "issuer": p.issuer, "currency": p.currency, "amount": p.amount,
+                  "validity_days": p.validity_days, "partial": p.partial, "categories": p.categories,
+                  "items": p.items.iter().map(|i| format!("{}:{}", i.code, i.quantity)).collect::<Vec<_>>(),
+                  "providers": p.providers, "kid": kid}
+            }),
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -195,8 +243,10 @@ async fn create(
 
 /// Retire the current key (it stays in the trust list until its last voucher expires) and
 /// make a new one.
-async fn rotate(
+pub(crate) async fn rotate(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = now();
@@ -216,6 +266,14 @@ async fn rotate(
     {
         return Err(ApiError::NotFound("no such program"));
     }
+    let old: Vec<String> =
+        sqlx::query("SELECT kid FROM issuer_keys WHERE program_id = $1 AND retired_at IS NULL")
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("kid"))
+            .collect::<Result<_, _>>()?;
     sqlx::query(
         "UPDATE issuer_keys SET retired_at = $1 WHERE program_id = $2 AND retired_at IS NULL",
     )
@@ -224,6 +282,19 @@ async fn rotate(
     .execute(&mut *tx)
     .await?;
     let kid = new_key(&mut tx, &s, &id, t).await?;
+    audit::by(
+        &mut tx,
+        &s,
+        &who,
+        client,
+        Event::new(
+            "program.rotate_key",
+            "program",
+            &id,
+            serde_json::json!({"before": {"kid": old}, "after": {"kid": kid}}),
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(serde_json::json!({"kid": kid})))
 }
@@ -238,7 +309,7 @@ struct Beneficiary {
 }
 
 #[derive(Deserialize)]
-struct IssueRequest {
+pub(crate) struct IssueRequest {
     #[serde(default)]
     beneficiaries: Option<serde_json::Value>,
     /// Issue to imported beneficiaries who have no live voucher in the program yet (up to
@@ -294,8 +365,10 @@ fn window(valid_from: Option<i64>, days: i64, t: i64) -> Result<(i64, i64), ApiE
 }
 
 /// Issue one voucher per beneficiary, all or nothing.
-async fn issue(
+pub(crate) async fn issue(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -461,6 +534,24 @@ async fn issue(
     } else {
         0
     };
+    if !out.is_empty() || !cancelled.is_empty() {
+        audit::by(
+            &mut tx,
+            &s,
+            &who,
+            client,
+            Event::new(
+                if cancelled.is_empty() { "vouchers.issue" } else { "vouchers.reissue" },
+                "program",
+                &id,
+                serde_json::json!({
+                    "after": {"issued": out.len(), "imported": req.imported, "kid": kid, "valid_from": from, "exp": exp},
+                    "cancelled": cancelled,
+                }),
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
     let vouchers: Vec<serde_json::Value> = out
         .into_iter()
@@ -596,15 +687,19 @@ async fn with_imported(
 }
 
 /// Put a voucher on the revocation feed inside the caller's transaction (which holds the
-/// revocations lock on PostgreSQL). Returns its feed number and time; a voucher already there
-/// keeps its own.
-async fn cancel_in(tx: &mut sqlx::AnyConnection, id: &str, t: i64) -> Result<(i64, i64), ApiError> {
+/// revocations lock on PostgreSQL). Returns its feed number, time and whether it is new; a
+/// voucher already there keeps its own.
+async fn cancel_in(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    t: i64,
+) -> Result<(i64, i64, bool), ApiError> {
     if let Some(r) = sqlx::query("SELECT seq, revoked_at FROM revocations WHERE voucher_id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
     {
-        return Ok((r.try_get("seq")?, r.try_get("revoked_at")?));
+        return Ok((r.try_get("seq")?, r.try_get("revoked_at")?, false));
     }
     let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM revocations")
         .fetch_one(&mut *tx)
@@ -616,12 +711,14 @@ async fn cancel_in(tx: &mut sqlx::AnyConnection, id: &str, t: i64) -> Result<(i6
         .bind(t)
         .execute(&mut *tx)
         .await?;
-    Ok((seq, t))
+    Ok((seq, t, true))
 }
 
 /// Cancel a voucher: it joins the revocation feed (idempotent).
-async fn cancel(
+pub(crate) async fn cancel(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut tx = s.begin_write().await?;
@@ -636,7 +733,22 @@ async fn cancel(
     {
         return Err(ApiError::NotFound("no such voucher"));
     }
-    let (seq, at) = cancel_in(&mut tx, &id, now()).await?;
+    let (seq, at, new) = cancel_in(&mut tx, &id, now()).await?;
+    if new {
+        audit::by(
+            &mut tx,
+            &s,
+            &who,
+            client,
+            Event::new(
+                "voucher.cancel",
+                "voucher",
+                &id,
+                serde_json::json!({"before": {"cancelled": false}, "after": {"cancelled": true, "feed": seq}}),
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Json(
         serde_json::json!({"voucher_id": id, "seq": seq, "revoked_at": at}),
@@ -703,8 +815,11 @@ async fn program_json(
 
 const PROGRAM_COLUMNS: &str = "SELECT id, name, issuer, currency, amount, validity_days, partial, categories, items, providers, created_at FROM programs";
 
-/// Every program, with its settings and keys.
-async fn list(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Every program the caller may see, with its settings and keys.
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut c = s.db.acquire().await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{PROGRAM_COLUMNS} ORDER BY id"
@@ -713,13 +828,15 @@ async fn list(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiE
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        out.push(program_json(&mut c, r).await?);
+        if who.sees_program(&r.try_get::<String, _>("id")?) {
+            out.push(program_json(&mut c, r).await?);
+        }
     }
     Ok(Json(serde_json::json!({ "programs": out })))
 }
 
 /// One program.
-async fn one(
+pub(crate) async fn one(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -11,18 +11,22 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::Paging;
-use crate::auth::admin;
+use crate::auth::{need, Perm::*, Principal, Scope};
 use crate::{ApiError, AppState};
+use axum::Extension;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/redemptions", admin(get(list)))
+    Router::new().route(
+        "/api/v1/redemptions",
+        need(ReadRedemptions, Scope::Any, get(list)),
+    )
 }
 
 /// The statuses a stored redemption can have.
 pub const STATUSES: [&str; 4] = ["accepted", "conflict", "invalid", "suspect"];
 
 #[derive(Deserialize)]
-struct Filter {
+pub(crate) struct Filter {
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
@@ -58,11 +62,25 @@ const COLUMNS: [&str; 15] = [
     "reason",
 ];
 
-async fn list(
+pub(crate) async fn list(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
-    Query(f): Query<Filter>,
+    Query(mut f): Query<Filter>,
 ) -> Result<Response, ApiError> {
+    // A provider account reads its own redemptions only; an account limited to some programs,
+    // those of its programs.
+    if let Some(own) = who.own_provider() {
+        f.provider = Some(own.to_owned());
+    }
+    let limit = who.program_limit().map(|l| l.to_vec());
+    if let (Some(l), Some(p)) = (&limit, &f.program) {
+        if !l.contains(p) {
+            return Err(ApiError::Forbidden(
+                "your account is not for this program".into(),
+            ));
+        }
+    }
     let p = Paging {
         offset: f.offset,
         limit: f.limit,
@@ -83,11 +101,18 @@ async fn list(
         ("r.device_id", &f.device),
         ("r.voucher_id", &f.voucher),
     ];
-    let wheres: Vec<String> = conds
+    let mut wheres: Vec<String> = conds
         .iter()
         .enumerate()
         .map(|(i, (col, _))| format!("(${} = '' OR {col} = ${})", i + 1, i + 1))
         .collect();
+    let programs = limit.unwrap_or_default();
+    if !programs.is_empty() {
+        wheres.push(format!(
+            "v.program_id IN ({})",
+            super::placeholders(conds.len() + 1, programs.len())
+        ));
+    }
     let from = format!(
         "FROM redemptions r JOIN devices d ON d.id = r.device_id LEFT JOIN vouchers v ON v.id = r.voucher_id WHERE {}",
         wheres.join(" AND ")
@@ -96,6 +121,9 @@ async fn list(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (_, v) in &conds {
             q = q.bind(v.as_ref().cloned().unwrap_or_default());
+        }
+        for p in &programs {
+            q = q.bind(p.clone());
         }
         q
     };

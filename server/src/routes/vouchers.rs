@@ -12,11 +12,14 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::Paging;
-use crate::auth::admin;
+use crate::auth::{need, Perm::*, Scope};
 use crate::{now, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/programs/{id}/vouchers", admin(get(list)))
+    Router::new().route(
+        "/api/v1/programs/{id}/vouchers",
+        need(ReadPrograms, Scope::Program, get(list)),
+    )
 }
 
 /// 404 unless the program exists.
@@ -37,7 +40,7 @@ pub const STATE: &str = "CASE WHEN EXISTS (SELECT 1 FROM revocations r WHERE r.v
      ELSE 'live' END";
 
 #[derive(Deserialize)]
-struct Filter {
+pub(crate) struct Filter {
     #[serde(default)]
     state: Option<String>,
     // Not `#[serde(flatten)]` of a `Paging`: query strings then fail to parse numbers.
@@ -47,7 +50,7 @@ struct Filter {
     limit: i64,
 }
 
-async fn list(
+pub(crate) async fn list(
     State(s): State<AppState>,
     Path(program): Path<String>,
     Query(f): Query<Filter>,

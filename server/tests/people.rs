@@ -1,0 +1,1055 @@
+//! People: accounts, passwords (Argon2id), sessions (cookie attributes, fixation, idle and
+//! absolute expiry, sign-out on the server), CSRF, sign-in throttling that never says whether an
+//! account exists, API tokens with their user's role, and the audit log (append-only in the
+//! database, hash-chained, no beneficiary names or secrets in it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::request;
+use evoucher_server::{app, AppState, Config};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "people-admin-token-0123456789";
+
+async fn state(name: &str) -> AppState {
+    let dir = std::env::temp_dir().join(format!("evoucher-people-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    AppState::new(&Config {
+        database: common::database(&dir, name).await,
+        admin_token: ADMIN.into(),
+        master_key: [3; 32],
+    })
+    .await
+    .unwrap()
+}
+
+/// A raw request with optional cookie, CSRF header and Origin; (status, headers, JSON body).
+async fn send(
+    s: &AppState,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    origin: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "backoffice.example");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, format!("evoucher_session={c}"));
+    }
+    if let Some(t) = csrf {
+        b = b.header("x-csrf-token", t);
+    }
+    if let Some(o) = origin {
+        b = b.header(header::ORIGIN, o);
+    }
+    let req = match body {
+        Some(j) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(j.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    };
+    let resp = app(s.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Add an account with the admin token; its one-time password.
+async fn add(s: &AppState, name: &str, role: &str, extra: Value) -> (String, String) {
+    let mut body = json!({"name": name, "role": role});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (st, _, v) = request(s, "POST", "/api/v1/users", Some(ADMIN), Some(body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    (
+        v["user"]["id"].as_str().unwrap().to_owned(),
+        v["one_time_password"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Sign in; (session id from the cookie, CSRF token).
+async fn sign_in(s: &AppState, name: &str, password: &str) -> (String, String) {
+    let (st, h, v) = send(
+        s,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": name, "password": password})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let cookie = h[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let sid = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("evoucher_session=")
+        .unwrap()
+        .to_owned();
+    (sid, v["csrf"].as_str().unwrap().to_owned())
+}
+
+/// An account ready to use: added, signed in, password changed. (session, csrf, password)
+async fn person(s: &AppState, name: &str, role: &str, extra: Value) -> (String, String, String) {
+    let (_, otp) = add(s, name, role, extra).await;
+    let (sid, csrf) = sign_in(s, name, &otp).await;
+    let password = format!("{name}-long-password-1");
+    let (st, _, v) = send(
+        s,
+        "POST",
+        "/api/v1/me/password",
+        Some(&sid),
+        Some(&csrf),
+        Some("https://backoffice.example"),
+        Some(json!({"current": otp, "new": password})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    (sid, csrf, password)
+}
+
+const ORIGIN: Option<&str> = Some("http://backoffice.example");
+
+#[tokio::test]
+async fn one_time_passwords_sessions_and_csrf() {
+    let s = state("sessions").await;
+    let (_, otp) = add(&s, "amina", "program_manager", json!({})).await;
+    // The stored hash is Argon2id with OWASP's parameters; the password is nowhere else.
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE name = 'amina'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    // A cookie the browser brings is never taken on: sign-in makes a new session.
+    let (sid, csrf) = sign_in(&s, "amina", &otp).await;
+    let (sid2, _) = sign_in(&s, "amina", &otp).await;
+    assert_ne!(sid, sid2);
+    assert_eq!(sid.len(), 64);
+    let (st, _, _) = send(
+        &s,
+        "GET",
+        "/api/v1/me",
+        Some("made-up-session-id"),
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // The cookie: HttpOnly, SameSite=Strict, not Secure unless configured.
+    let (_, h, _) = send(
+        &s,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": "amina", "password": otp})),
+    )
+    .await;
+    let c = h[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        c.contains("HttpOnly")
+            && c.contains("SameSite=Strict")
+            && c.contains("Path=/")
+            && !c.contains("Secure"),
+        "{c}"
+    );
+    let secure = s.clone().with_secure_cookies(true);
+    let (_, h, _) = send(
+        &secure,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": "amina", "password": otp})),
+    )
+    .await;
+    assert!(h[header::SET_COOKIE].to_str().unwrap().contains("; Secure"));
+    // A one-time password must be changed before anything else.
+    let (st, _, v) = send(&s, "GET", "/api/v1/programs", Some(&sid), None, None, None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("one-time password"));
+    // State-changing requests from a browser need the CSRF token and our own Origin.
+    let change = json!({"current": otp, "new": "a-much-better-password"});
+    for (csrf_h, origin) in [
+        (None, ORIGIN),
+        (Some("wrong-token"), ORIGIN),
+        (Some(csrf.as_str()), Some("https://evil.example")),
+        (Some(csrf.as_str()), None),
+    ] {
+        let (st, _, v) = send(
+            &s,
+            "POST",
+            "/api/v1/me/password",
+            Some(&sid),
+            csrf_h,
+            origin,
+            Some(change.clone()),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{csrf_h:?} {origin:?}: {v}");
+    }
+    // Too short, or the account's name: refused.
+    for bad in ["short", "amina"] {
+        let (st, _, _) = send(
+            &s,
+            "POST",
+            "/api/v1/me/password",
+            Some(&sid),
+            Some(&csrf),
+            ORIGIN,
+            Some(json!({"current": otp, "new": bad})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+    }
+    let (st, _, v) = send(
+        &s,
+        "POST",
+        "/api/v1/me/password",
+        Some(&sid),
+        Some(&csrf),
+        ORIGIN,
+        Some(change),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    // The other session ended with the password change; this one goes on.
+    assert_eq!(
+        send(&s, "GET", "/api/v1/me", Some(&sid2), None, None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _, me) = send(&s, "GET", "/api/v1/me", Some(&sid), None, None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        (me["user"]["name"].as_str(), me["csrf"].as_str()),
+        (Some("amina"), Some(csrf.as_str()))
+    );
+    assert_eq!(
+        send(&s, "GET", "/api/v1/programs", Some(&sid), None, None, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Sign-out ends the session on the server: the same cookie is refused afterwards.
+    let (st, h, _) = send(
+        &s,
+        "POST",
+        "/api/v1/session/end",
+        Some(&sid),
+        Some(&csrf),
+        ORIGIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(h[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        send(&s, "GET", "/api/v1/me", Some(&sid), None, None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Idle and absolute expiry.
+    let (sid3, _) = sign_in(&s, "amina", "a-much-better-password").await;
+    let sid3_hash = evoucher_server::auth::hash_secret(&sid3);
+    let t = evoucher_server::now();
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+        .bind(t - 31 * 60)
+        .bind(&sid3_hash)
+        .execute(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&s, "GET", "/api/v1/me", Some(&sid3), None, None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "idle"
+    );
+    let (sid4, _) = sign_in(&s, "amina", "a-much-better-password").await;
+    sqlx::query("UPDATE sessions SET created_at = $1 WHERE id_hash = $2")
+        .bind(t - 13 * 3600)
+        .bind(evoucher_server::auth::hash_secret(&sid4))
+        .execute(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&s, "GET", "/api/v1/me", Some(&sid4), None, None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "absolute"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_never_says_whether_an_account_exists_and_is_throttled() {
+    let s = state("throttle").await;
+    add(&s, "juma", "auditor", json!({})).await;
+    let attempt = |name: &'static str, password: &'static str| {
+        let s = s.clone();
+        async move {
+            send(
+                &s,
+                "POST",
+                "/api/v1/session",
+                None,
+                None,
+                None,
+                Some(json!({"name": name, "password": password})),
+            )
+            .await
+        }
+    };
+    let (st1, _, v1) = attempt("juma", "wrong password").await;
+    let (st2, _, v2) = attempt("nobody", "wrong password").await;
+    assert_eq!(
+        (st1, st2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        v1["detail"], v2["detail"],
+        "the same answer for a known and an unknown account"
+    );
+    // Per account: five failures, then refused even with the right password.
+    for _ in 0..4 {
+        attempt("juma", "wrong password").await;
+    }
+    let (st, h, _) = attempt("juma", "wrong password").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key(header::RETRY_AFTER));
+    // Per client address: twenty failures (whatever the accounts).
+    let s2 = state("throttle2").await;
+    for i in 0..20 {
+        let name = format!("nobody{i}");
+        let (st, _, _) = send(
+            &s2,
+            "POST",
+            "/api/v1/session",
+            None,
+            None,
+            None,
+            Some(json!({"name": name, "password": "x"})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    let (st, _, _) = send(
+        &s2,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": "someone", "password": "x"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn api_tokens_carry_their_users_role_and_stop_when_revoked_or_disabled() {
+    let s = state("tokens").await;
+    let (sid, csrf, _) = person(&s, "ops", "program_manager", json!({})).await;
+    let (st, _, t) = send(
+        &s,
+        "POST",
+        "/api/v1/me/tokens",
+        Some(&sid),
+        Some(&csrf),
+        ORIGIN,
+        Some(json!({"name": "nightly import"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    let token = t["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("evt_"));
+    // The token acts with the program manager's role: creates a program, may not read the
+    // audit log or add accounts.
+    let p = json!({"id": "p1", "name": "P1", "issuer": "https://p.example", "currency": "KES", "amount": 100});
+    assert_eq!(
+        request(&s, "POST", "/api/v1/programs", Some(&token), Some(p))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        request(&s, "GET", "/api/v1/audit", Some(&token), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        request(
+            &s,
+            "POST",
+            "/api/v1/users",
+            Some(&token),
+            Some(json!({"name": "x", "role": "admin"}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // Listed without the token itself; stored hashed.
+    let (_, _, list) = send(&s, "GET", "/api/v1/me/tokens", Some(&sid), None, None, None).await;
+    assert_eq!(list["tokens"][0]["name"], "nightly import");
+    assert!(!list.to_string().contains(&token));
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1")
+        .bind(evoucher_server::auth::hash_secret(&token))
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    // Revoked: refused at once.
+    let id = t["id"].as_str().unwrap();
+    let (st, _, _) = send(
+        &s,
+        "POST",
+        &format!("/api/v1/me/tokens/{id}/revoke"),
+        Some(&sid),
+        Some(&csrf),
+        ORIGIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        request(&s, "GET", "/api/v1/programs", Some(&token), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A disabled account: its other tokens and its sessions stop, it cannot sign in.
+    let (_, _, t2) = send(
+        &s,
+        "POST",
+        "/api/v1/me/tokens",
+        Some(&sid),
+        Some(&csrf),
+        ORIGIN,
+        Some(json!({"name": "second"})),
+    )
+    .await;
+    let token2 = t2["token"].as_str().unwrap().to_owned();
+    let uid: String = sqlx::query_scalar("SELECT id FROM users WHERE name = 'ops'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        request(
+            &s,
+            "POST",
+            &format!("/api/v1/users/{uid}/disable"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        request(&s, "GET", "/api/v1/programs", Some(&token2), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&s, "GET", "/api/v1/me", Some(&sid), None, None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _, _) = send(
+        &s,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": "ops", "password": "ops-long-password-1"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // A reset gives a new one-time password.
+    let (st, _, r) = request(
+        &s,
+        "POST",
+        &format!("/api/v1/users/ops/reset"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r["one_time_password"].as_str().unwrap().len(), 16);
+}
+
+/// Every route × every kind of caller → the expected allow or deny. The expectations are
+/// written here, from the roles' description, not read from the server's table.
+#[tokio::test]
+async fn the_permission_matrix() {
+    let s = state("matrix").await;
+    // The world: two programs, a provider with a device, a voucher.
+    for id in ["p1", "p2"] {
+        request(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": id, "name": id, "issuer": "https://p.example", "currency": "KES", "amount": 100}))).await;
+    }
+    for sp in ["SP-1", "SP-2"] {
+        request(
+            &s,
+            "POST",
+            "/api/v1/providers",
+            Some(ADMIN),
+            Some(json!({"id": sp, "name": sp})),
+        )
+        .await;
+    }
+    let (_, _, v) = request(
+        &s,
+        "POST",
+        "/api/v1/programs/p1/vouchers",
+        Some(ADMIN),
+        Some(json!({"beneficiaries": [{"id": "B-1"}]})),
+    )
+    .await;
+    let voucher = v["vouchers"][0]["id"].as_str().unwrap().to_owned();
+    let phone = common::Forger::enrol(&s, ADMIN, "SP-1").await;
+    // The callers: a token for each role (API tokens carry the role), limited ones, and the
+    // ones that must get nothing.
+    let mut callers: Vec<(&str, Option<String>)> =
+        vec![("none", None), ("admin-token", Some(ADMIN.into()))];
+    let mut tokens = std::collections::HashMap::new();
+    for (name, role, extra) in [
+        ("admin", "admin", json!({})),
+        ("manager", "program_manager", json!({})),
+        ("accountant", "accountant", json!({})),
+        ("cash", "cash_manager", json!({})),
+        ("auditor", "auditor", json!({})),
+        ("provider", "provider", json!({"provider": "SP-1"})),
+        (
+            "other-manager",
+            "program_manager",
+            json!({"programs": ["p2"]}),
+        ),
+        ("other-provider", "provider", json!({"provider": "SP-2"})),
+        ("disabled", "program_manager", json!({})),
+    ] {
+        let (sid, csrf, _) = person(&s, name, role, extra).await;
+        let (_, _, t) = send(
+            &s,
+            "POST",
+            "/api/v1/me/tokens",
+            Some(&sid),
+            Some(&csrf),
+            ORIGIN,
+            Some(json!({"name": "m"})),
+        )
+        .await;
+        tokens.insert(name, t["token"].as_str().unwrap().to_owned());
+    }
+    let disabled: String = sqlx::query_scalar("SELECT id FROM users WHERE name = 'disabled'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    request(
+        &s,
+        "POST",
+        &format!("/api/v1/users/{disabled}/disable"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    for name in [
+        "admin",
+        "manager",
+        "accountant",
+        "cash",
+        "auditor",
+        "provider",
+        "other-manager",
+        "other-provider",
+        "disabled",
+    ] {
+        callers.push((name, Some(tokens[name].clone())));
+    }
+    callers.push(("device", Some(phone.token.clone())));
+    // A target account for the account routes.
+    let (target, _) = add(&s, "target", "auditor", json!({})).await;
+
+    // (method, path, body, callers allowed). Everyone else: 401 (no valid credentials) or 403.
+    let everyone = [
+        "admin-token",
+        "admin",
+        "manager",
+        "accountant",
+        "cash",
+        "auditor",
+        "provider",
+        "other-manager",
+        "other-provider",
+    ];
+    let readers = [
+        "admin-token",
+        "admin",
+        "manager",
+        "accountant",
+        "cash",
+        "auditor",
+    ];
+    let p1_readers = [
+        "admin-token",
+        "admin",
+        "manager",
+        "accountant",
+        "cash",
+        "auditor",
+    ];
+    let names = ["admin-token", "manager", "auditor"];
+    let managers = ["admin-token", "manager"];
+    let p = |s: &str| s.to_owned();
+    #[allow(clippy::type_complexity)]
+    let routes: Vec<(&str, String, Option<Value>, Vec<&str>)> = vec![
+        (
+            "GET",
+            p("/api/v1/programs"),
+            None,
+            readers
+                .to_vec()
+                .into_iter()
+                .chain(["other-manager"])
+                .collect(),
+        ),
+        ("GET", p("/api/v1/programs/p1"), None, p1_readers.to_vec()),
+        (
+            "GET",
+            p("/api/v1/programs/p2"),
+            None,
+            readers
+                .to_vec()
+                .into_iter()
+                .chain(["other-manager"])
+                .collect(),
+        ),
+        (
+            "POST",
+            p("/api/v1/programs"),
+            Some(
+                json!({"id": "new", "name": "N", "issuer": "https://n.example", "currency": "KES", "amount": 1}),
+            ),
+            managers.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/programs/p1/keys/rotate"),
+            Some(json!({})),
+            managers.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/programs/p2/keys/rotate"),
+            Some(json!({})),
+            vec!["admin-token", "manager", "other-manager"],
+        ),
+        (
+            "POST",
+            p("/api/v1/programs/p1/beneficiaries"),
+            None,
+            managers.to_vec(),
+        ),
+        (
+            "GET",
+            p("/api/v1/programs/p1/beneficiaries"),
+            None,
+            names.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/programs/p1/vouchers"),
+            Some(json!({"imported": true})),
+            managers.to_vec(),
+        ),
+        (
+            "GET",
+            p("/api/v1/programs/p1/vouchers"),
+            None,
+            p1_readers.to_vec(),
+        ),
+        (
+            "GET",
+            p("/api/v1/programs/p1/letters.pdf"),
+            None,
+            names.to_vec(),
+        ),
+        (
+            "GET",
+            format!("/api/v1/vouchers/{voucher}"),
+            None,
+            p1_readers.to_vec(),
+        ),
+        (
+            "GET",
+            format!("/api/v1/vouchers/{voucher}/qr.png"),
+            None,
+            names.to_vec(),
+        ),
+        (
+            "GET",
+            format!("/api/v1/vouchers/{voucher}/letter.pdf"),
+            None,
+            names.to_vec(),
+        ),
+        (
+            "POST",
+            format!("/api/v1/vouchers/{voucher}/cancel"),
+            Some(json!({})),
+            managers.to_vec(),
+        ),
+        ("GET", p("/api/v1/providers"), None, everyone.to_vec()),
+        (
+            "GET",
+            p("/api/v1/providers/SP-1"),
+            None,
+            readers
+                .to_vec()
+                .into_iter()
+                .chain(["provider", "other-manager"])
+                .collect(),
+        ),
+        (
+            "POST",
+            p("/api/v1/providers"),
+            Some(json!({"id": "SP-NEW", "name": "N"})),
+            vec!["admin-token", "manager", "other-manager"],
+        ),
+        (
+            "POST",
+            p("/api/v1/providers/SP-1/enrolment-codes"),
+            Some(json!({})),
+            vec!["admin-token", "manager", "other-manager"],
+        ),
+        ("GET", p("/api/v1/devices"), None, everyone.to_vec()),
+        (
+            "POST",
+            format!("/api/v1/devices/{}/revoke", "dev-not-there"),
+            Some(json!({})),
+            vec!["admin-token", "manager", "other-manager"],
+        ),
+        ("GET", p("/api/v1/redemptions"), None, everyone.to_vec()),
+        (
+            "GET",
+            p("/api/v1/audit"),
+            None,
+            vec!["admin-token", "admin", "auditor"],
+        ),
+        (
+            "GET",
+            p("/api/v1/users"),
+            None,
+            vec!["admin-token", "admin"],
+        ),
+        (
+            "POST",
+            p("/api/v1/users"),
+            Some(json!({"name": "new-account", "role": "auditor"})),
+            vec!["admin-token", "admin"],
+        ),
+        (
+            "POST",
+            format!("/api/v1/users/{target}/reset"),
+            Some(json!({})),
+            vec!["admin-token", "admin"],
+        ),
+        ("GET", p("/api/v1/me"), None, everyone.to_vec()),
+        ("GET", p("/api/v1/me/tokens"), None, everyone.to_vec()),
+        ("GET", p("/api/v1/sync/status"), None, vec!["device"]),
+    ];
+    let mut checked = 0;
+    for (method, path, body, allowed) in &routes {
+        for (caller, token) in &callers {
+            let (st, _, v) = if *method == "POST" && path.ends_with("/beneficiaries") {
+                let (st, h, b) = common::request_raw(
+                    &s,
+                    method,
+                    path,
+                    token.as_deref(),
+                    Some(("text/csv", b"beneficiary_id\nB-9\n".to_vec())),
+                )
+                .await;
+                (st, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
+            } else {
+                request(&s, method, path, token.as_deref(), body.clone()).await
+            };
+            let denied = st == StatusCode::UNAUTHORIZED || st == StatusCode::FORBIDDEN;
+            let should = allowed.contains(caller);
+            assert_eq!(!denied, should, "{method} {path} as {caller}: {st} {v}");
+            if denied {
+                // A refusal is problem+json and changes nothing (the next allowed call works).
+                assert!(v["status"].is_number(), "{method} {path} as {caller}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "{checked}");
+    // Provider accounts read only their own provider's devices and redemptions.
+    let (_, _, d) = request(
+        &s,
+        "GET",
+        "/api/v1/devices?provider=SP-2",
+        Some(&tokens["provider"]),
+        None,
+    )
+    .await;
+    assert!(d["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["provider_id"] == "SP-1"));
+    let (_, _, d) = request(
+        &s,
+        "GET",
+        "/api/v1/providers",
+        Some(&tokens["other-provider"]),
+        None,
+    )
+    .await;
+    assert_eq!(d["providers"].as_array().unwrap().len(), 1);
+    // A limited manager sees only its programs in lists.
+    let (_, _, l) = request(
+        &s,
+        "GET",
+        "/api/v1/programs",
+        Some(&tokens["other-manager"]),
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = l["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["p2"]);
+    // An accountant reads a voucher's record without the beneficiary's name (the text).
+    let (_, _, r) = request(
+        &s,
+        "GET",
+        &format!("/api/v1/vouchers/{voucher}"),
+        Some(&tokens["accountant"]),
+        None,
+    )
+    .await;
+    assert!(r["text"].is_null() && r["state"].is_string());
+}
+
+#[tokio::test]
+async fn the_audit_log_records_every_change_and_cannot_be_changed() {
+    let s = state("audit").await;
+    let (sid, csrf, _) = person(&s, "pm", "program_manager", json!({})).await;
+    let send_pm = |method: &'static str, uri: &'static str, body: Option<Value>| {
+        let (s, sid, csrf) = (s.clone(), sid.clone(), csrf.clone());
+        async move { send(&s, method, uri, Some(&sid), Some(&csrf), ORIGIN, body).await }
+    };
+    send_pm("POST", "/api/v1/programs", Some(json!({"id": "food", "name": "Food", "issuer": "https://f.example", "currency": "KES", "amount": 500}))).await;
+    let (st, _, _) = common::request_raw(
+        &s,
+        "POST",
+        "/api/v1/programs/food/beneficiaries",
+        Some(ADMIN),
+        Some((
+            "text/csv",
+            "beneficiary_id,name\nB-1,Zawadi Secretname\n"
+                .as_bytes()
+                .to_vec(),
+        )),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, _, issued) = send_pm(
+        "POST",
+        "/api/v1/programs/food/vouchers",
+        Some(json!({"imported": true})),
+    )
+    .await;
+    let vid = issued["vouchers"][0]["id"].as_str().unwrap().to_owned();
+    request(
+        &s,
+        "POST",
+        &format!("/api/v1/vouchers/{vid}/cancel"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    send_pm(
+        "POST",
+        "/api/v1/providers",
+        Some(json!({"id": "SP-1", "name": "Shop", "payout_account": "KE99 SECRET ACCOUNT"})),
+    )
+    .await;
+    let (_, _, code) = request(
+        &s,
+        "POST",
+        "/api/v1/providers/SP-1/enrolment-codes",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let (_, _, tok) = send_pm("POST", "/api/v1/me/tokens", Some(json!({"name": "t"}))).await;
+    send(
+        &s,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": "pm", "password": "wrong"})),
+    )
+    .await;
+    let (st, _, log) = request(&s, "GET", "/api/v1/audit?limit=1000", Some(ADMIN), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let actions: Vec<&str> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "account.create",
+        "sign_in",
+        "password.change",
+        "program.create",
+        "beneficiaries.import",
+        "vouchers.issue",
+        "voucher.cancel",
+        "provider.create",
+        "provider.enrolment_code",
+        "token.create",
+        "sign_in_failed",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let text = log.to_string();
+    // Who did it, with which role; never names of beneficiaries, codes, tokens, passwords or
+    // account numbers.
+    let program = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "program.create")
+        .unwrap();
+    assert_eq!(
+        (program["role"].as_str(), program["detail"]["by"].as_str()),
+        (Some("program_manager"), Some("pm"))
+    );
+    for secret in [
+        "Zawadi",
+        "Secretname",
+        code["code"].as_str().unwrap(),
+        tok["token"].as_str().unwrap(),
+        "pm-long-password-1",
+        "SECRET ACCOUNT",
+    ] {
+        assert!(!text.contains(secret), "{secret} is in the audit log");
+    }
+    // Filters and CSV.
+    let (_, _, f) = request(
+        &s,
+        "GET",
+        "/api/v1/audit?action=voucher.cancel",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(f["total"], 1);
+    assert_eq!(f["records"][0]["object_id"], vid.as_str());
+    // The database refuses to change or remove a record (trigger), on SQLite and PostgreSQL.
+    for sql in [
+        "UPDATE audit SET action = 'nothing' WHERE seq = 1",
+        "DELETE FROM audit WHERE seq = 1",
+    ] {
+        let e = sqlx::query(sql).execute(&s.db).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    if s.postgres {
+        let e = sqlx::query("TRUNCATE audit")
+            .execute(&s.db)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+    // The chain is intact; a record changed behind the database's back is found.
+    let mut c = s.db.acquire().await.unwrap();
+    let ok = evoucher_server::audit::verify(&mut c)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.records, log["total"].as_i64().unwrap(), "reading the log is not a change");
+    drop(c);
+    let drop_triggers: &[&str] = if s.postgres {
+        &["ALTER TABLE audit DISABLE TRIGGER USER"]
+    } else {
+        &[
+            "DROP TRIGGER audit_no_update",
+            "DROP TRIGGER audit_no_delete",
+        ]
+    };
+    for sql in drop_triggers {
+        sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(&s.db)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE audit SET detail = '{}' WHERE seq = 3")
+        .execute(&s.db)
+        .await
+        .unwrap();
+    let mut c = s.db.acquire().await.unwrap();
+    let broken = evoucher_server::audit::verify(&mut c)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(broken.seq, 3);
+    drop(c);
+    sqlx::query("DELETE FROM audit WHERE seq = 5")
+        .execute(&s.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit SET detail = (SELECT detail FROM audit WHERE seq = 4) WHERE seq = 3")
+        .execute(&s.db)
+        .await
+        .ok();
+    let mut c = s.db.acquire().await.unwrap();
+    assert!(evoucher_server::audit::verify(&mut c)
+        .await
+        .unwrap()
+        .is_err());
+}
