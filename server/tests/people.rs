@@ -502,14 +502,7 @@ async fn api_tokens_carry_their_users_role_and_stop_when_revoked_or_disabled() {
     .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // A reset gives a new one-time password.
-    let (st, _, r) = request(
-        &s,
-        "POST",
-        &format!("/api/v1/users/ops/reset"),
-        Some(ADMIN),
-        None,
-    )
-    .await;
+    let (st, _, r) = request(&s, "POST", "/api/v1/users/ops/reset", Some(ADMIN), None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(r["one_time_password"].as_str().unwrap().len(), 16);
 }
@@ -642,22 +635,14 @@ async fn the_permission_matrix() {
             "GET",
             p("/api/v1/programs"),
             None,
-            readers
-                .to_vec()
-                .into_iter()
-                .chain(["other-manager"])
-                .collect(),
+            readers.iter().copied().chain(["other-manager"]).collect(),
         ),
         ("GET", p("/api/v1/programs/p1"), None, p1_readers.to_vec()),
         (
             "GET",
             p("/api/v1/programs/p2"),
             None,
-            readers
-                .to_vec()
-                .into_iter()
-                .chain(["other-manager"])
-                .collect(),
+            readers.iter().copied().chain(["other-manager"]).collect(),
         ),
         (
             "POST",
@@ -739,8 +724,8 @@ async fn the_permission_matrix() {
             p("/api/v1/providers/SP-1"),
             None,
             readers
-                .to_vec()
-                .into_iter()
+                .iter()
+                .copied()
                 .chain(["provider", "other-manager"])
                 .collect(),
         ),
@@ -1012,7 +997,11 @@ async fn the_audit_log_records_every_change_and_cannot_be_changed() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(ok.records, log["total"].as_i64().unwrap(), "reading the log is not a change");
+    assert_eq!(
+        ok.records,
+        log["total"].as_i64().unwrap(),
+        "reading the log is not a change"
+    );
     drop(c);
     let drop_triggers: &[&str] = if s.postgres {
         &["ALTER TABLE audit DISABLE TRIGGER USER"]
