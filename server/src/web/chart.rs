@@ -34,7 +34,9 @@ pub fn per_day(title: &str, days: &[(i64, i64)]) -> String {
             base - bh,
             (slot - 2.0).max(1.0)
         ));
-        if i == 0 || i + 1 == days.len() || i % 7 == 0 {
+        // A label every week from the end (today is always labelled), none crowding another.
+        let from_end = days.len() - 1 - i;
+        if from_end % 7 == 0 {
             out.push_str(&format!(
                 r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle" fill="#4a5563">{}</text>"##,
                 x + slot / 2.0,

@@ -1755,10 +1755,21 @@ async fn audit_page(w: Web, Query(q): Query<AuditQuery>) -> PageResult {
             ),
             Err(b) => (None, Some(b.to_string())),
         };
+    // Accounts are named, not shown by their ids.
+    let names: std::collections::HashMap<String, String> = crate::users::list(&mut c)
+        .await
+        .map_err(|e| api(&w, e))?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
     let rows = records
         .iter()
         .map(|r| {
             let by = r.detail["by"].as_str().unwrap_or(&r.actor).to_owned();
+            let on = match (r.object_type.as_str(), names.get(&r.object_id)) {
+                ("account", Some(n)) => format!("account {n}"),
+                _ => format!("{} {}", r.object_type, r.object_id),
+            };
             let mut detail = r.detail.clone();
             if let Some(o) = detail.as_object_mut() {
                 o.remove("by");
@@ -1769,7 +1780,7 @@ async fn audit_page(w: Web, Query(q): Query<AuditQuery>) -> PageResult {
                 by,
                 r.role.clone(),
                 r.action.clone(),
-                format!("{} {}", r.object_type, r.object_id),
+                on,
                 if detail.as_object().is_some_and(|o| o.is_empty()) {
                     String::new()
                 } else {
@@ -1843,6 +1854,8 @@ async fn users_with(w: &Web, flash: Option<String>, error: Option<String>) -> Pa
     w.need(Perm::ManageUsers)?;
     let mut c = w.s.db.acquire().await.map_err(|e| api(w, e.into()))?;
     let list = crate::users::list(&mut c).await.map_err(|e| api(w, e))?;
+    // Given back before the next queries (SQLite has one connection).
+    drop(c);
     let tr = w.tr;
     let rows = list
         .iter()
