@@ -3,8 +3,8 @@
 #   rustfmt and clippy checks, the Rust tests (unit, vectors, cross-vectors, property, CLI,
 #   server processes under load), the scanner on the shared QR samples, the server's database
 #   tests a second time on a real PostgreSQL, the Kotlin SDK through JNI on the JVM, the
-#   independent Python cross-checks and OpenAPI checks, a compile of the optional camera
-#   feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries). Ends
+#   independent Python cross-checks and OpenAPI checks, the back office in a real browser
+#   (Debian's chromium), a compile of the optional camera feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries). Ends
 #   with one line of totals.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
@@ -24,7 +24,8 @@ finish() {
   local rc=$?
   [ -n "$pgdir" ] && { scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"; }
   sleep 1 # let tee write the last lines to the log before they are counted
-  # Totals: Rust ("test result: …"), Kotlin (surefire's "Results:" line), Python (pytest).
+  # Totals: Rust ("test result: …"), Kotlin (surefire's "Results:" line), Python (pytest),
+  # browser (node --test).
   python3 - "$logdir/all.log" "$rc" "$(( $(date +%s) - started ))" <<'PY' || true
 import re, sys
 text = open(sys.argv[1], errors="replace").read()
@@ -37,9 +38,12 @@ py = [0, 0, 0]
 for m in re.finditer(r"^=*\s*(\d+ (?:passed|failed|skipped)(?:, \d+ (?:passed|failed|skipped|errors?))*) in [\d.]+s", text, re.M):
     for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?)", m.group(1)):
         py[{"passed": 0, "failed": 1, "skipped": 2}.get(what, 1)] += int(n)
-tot = [r[i] + k[i] + py[i] for i in range(3)]
+# Node's test runner (the browser tests) ends with "# pass N", "# fail N", "# skipped N".
+nd = [sum(int(n) for n in re.findall(rf"^# {w} (\d+)\s*$", text, re.M)) for w in ("pass", "fail", "skipped")]
+tot = [r[i] + k[i] + py[i] + nd[i] for i in range(3)]
 print(f"\n==> totals: {tot[0]} passed, {tot[1]} failed, {tot[2]} skipped "
-      f"(Rust {r[0]}/{r[1]}/{r[2]}, Kotlin {k[0]}/{k[1]}/{k[2]}, Python {py[0]}/{py[1]}/{py[2]}; "
+      f"(Rust {r[0]}/{r[1]}/{r[2]}, Kotlin {k[0]}/{k[1]}/{k[2]}, Python {py[0]}/{py[1]}/{py[2]}, "
+      f"browser {nd[0]}/{nd[1]}/{nd[2]}; "
       f"passed/failed/skipped) in {secs // 60} min {secs % 60} s; "
       + ("all tests passed" if rc == 0 else f"FAILED (exit {rc})"))
 PY
@@ -63,6 +67,10 @@ command -v nm >/dev/null || need_apt+=(binutils)
 # and lists the fonts they embed (pdffonts).
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v psql >/dev/null || need_apt+=(postgresql)
+# The back office is tested in Debian's chromium, driven from Node by playwright-core (npm).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 # curl runs the walk-through in docs/server.md as written.
 command -v curl >/dev/null || need_apt+=(curl)
 # setpriv runs a read-only-ledger test as an unprivileged user when the tests run as root.
@@ -100,7 +108,7 @@ server_tests=()
 for f in server/tests/*.rs; do server_tests+=(--test "$(basename "$f" .rs)"); done
 EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace "${server_tests[@]}"
 EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace --test cli --test server -- \
-  server_killed_mid_push two_server_processes twenty_devices
+  server_killed_mid_push two_server_processes twenty_devices people_commands
 
 step "camera feature compiles (webcam scanning through nokhwa/V4L)"
 cargo check --quiet -p evoucher --features camera
@@ -125,6 +133,11 @@ cargo build --quiet -p evoucher
 # test-vectors/python: cross-checks; server/tests/python: the OpenAPI document validated and
 # every documented operation fed malformed input against the real `evoucher serve`.
 EVOUCHER_BIN="$root/target/debug/evoucher" .venv/bin/python -m pytest -q test-vectors/python server/tests/python
+
+step "back office in a real browser (chromium driven by playwright-core)"
+npm ci --prefix server/tests/browser --no-audit --no-fund --loglevel=error
+EVOUCHER_BIN="$root/target/debug/evoucher" CHROMIUM="$(command -v chromium)" \
+  node --test server/tests/browser/backoffice.test.mjs
 
 fuzz_secs="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" != "0" ]; then

@@ -8,6 +8,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -587,4 +589,195 @@ fn failed_enrolments_are_limited_per_client_even_behind_a_proxy() {
         429,
         "a made-up header does not help"
     );
+}
+
+/// `POST /api/v1/session`: the status and the account the server answered with.
+fn sign_in_status(addr: &str, name: &str, password: &str) -> (u16, Value) {
+    let (st, body) = call(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&serde_json::json!({"name": name, "password": password})),
+    );
+    (st, body)
+}
+
+/// The operator's side of accounts: the first start makes `admin` with a one-time password in a
+/// 0600 file (once: a restart makes no second one); `evoucher user add|list|reset|disable` on the
+/// server's database, each audited; `evoucher audit verify` exits 0 on an intact log and 1, naming
+/// the record, on one changed behind the database's back.
+#[test]
+fn people_commands_and_the_first_admin() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("people-commands");
+    let db = server_database(&d, "people");
+    let start = |d: &Path| {
+        let mut cmd = bin();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+            .current_dir(d)
+            .env_remove("EVOUCHER_ADMIN_TOKEN")
+            .env("EVOUCHER_MASTER_KEY", "11".repeat(32))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_owned();
+        (child, addr)
+    };
+    let stop = |child: std::process::Child| {
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    // First start: the admin account and its one-time password file.
+    let (child, addr) = start(&d);
+    let file = d.join("evoucher-admin.password");
+    let otp = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (st, body) = sign_in_status(&addr, "admin", &otp);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["user"]["must_change"], true, "{body}");
+    let err = stop(child);
+    assert!(err.contains("made the first account, `admin`"), "{err}");
+    assert!(!err.contains(&otp), "the password is never printed");
+    // A restart makes no second admin and leaves the file alone.
+    let (child, _) = start(&d);
+    let err = stop(child);
+    assert!(!err.contains("made the first account"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), otp);
+
+    let user = |args: &[&str]| {
+        let o = bin()
+            .arg("user")
+            .args(args)
+            .args(["--database", &db])
+            .current_dir(&d)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // Add: a one-time password, printed once; bad input is refused with exit 2, nothing added.
+    let (code, out, err) = user(&["add", "acct1", "--role", "accountant", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    let acct_otp = j["one_time_password"].as_str().unwrap().to_owned();
+    assert_eq!(j["user"]["role"], "accountant");
+    for bad in [
+        vec!["add", "x1", "--role", "king"],
+        vec!["add", "acct1", "--role", "auditor"],
+        vec!["add", "has space", "--role", "auditor"],
+        vec!["add", "p1", "--role", "provider"],
+        vec![
+            "add",
+            "pm1",
+            "--role",
+            "program_manager",
+            "--program",
+            "no-such-program",
+        ],
+        vec!["disable", "nobody"],
+    ] {
+        let (code, out, err) = user(&bad);
+        assert_eq!(code, 2, "{bad:?}: {out} {err}");
+        assert!(!err.trim().is_empty(), "{bad:?} says why");
+    }
+    let (code, out, _) = user(&["list", "--json"]);
+    assert_eq!(code, 0);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"admin") && names.contains(&"acct1"));
+    assert!(!out.contains("hash"), "no password hashes listed: {out}");
+    let (code, text, _) = user(&["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("acct1") && text.contains("(one-time password)"),
+        "{text}"
+    );
+
+    let (child, addr) = start(&d);
+    assert_eq!(sign_in_status(&addr, "acct1", &acct_otp).0, 200);
+    // Reset: the old password stops, the new one works.
+    let (code, out, _) = user(&["reset", "acct1", "--json"]);
+    assert_eq!(code, 0);
+    let new_otp = serde_json::from_str::<Value>(&out).unwrap()["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_otp, acct_otp);
+    assert_eq!(sign_in_status(&addr, "acct1", &acct_otp).0, 401);
+    assert_eq!(sign_in_status(&addr, "acct1", &new_otp).0, 200);
+    // Disable: no sign-in, with the same answer as a wrong password.
+    let (code, out, _) = user(&["disable", "acct1"]);
+    assert_eq!(code, 0, "{out}");
+    let (st, body) = sign_in_status(&addr, "acct1", &new_otp);
+    assert_eq!(st, 401, "{body}");
+    assert_eq!(
+        body["detail"],
+        sign_in_status(&addr, "acct1", "wrong").1["detail"]
+    );
+    drop(stop(child));
+
+    // The audit log: every change above recorded by the command line, and the chain intact.
+    let verify = || {
+        let o = bin()
+            .args(["audit", "verify", "--json", "--database", &db])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            serde_json::from_str::<Value>(&String::from_utf8_lossy(&o.stdout)).unwrap(),
+        )
+    };
+    let (code, v) = verify();
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["intact"], true);
+    // admin created, acct1 created, reset, disabled, and the sign-ins (3 good, 4 refused).
+    assert!(v["records"].as_i64().unwrap() >= 4, "{v}");
+    // Changed behind the database's back (its append-only triggers dropped first).
+    if db.starts_with("postgres") {
+        let o = Command::new("psql")
+            .args([
+                db.as_str(),
+                "-qc",
+                "ALTER TABLE audit DISABLE TRIGGER USER; UPDATE audit SET detail = '{}' WHERE seq = 2",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        let c = rusqlite::Connection::open(d.join("server.db")).unwrap();
+        c.execute_batch(
+            "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;
+             UPDATE audit SET detail = '{}' WHERE seq = 2;",
+        )
+        .unwrap();
+    }
+    let (code, v) = verify();
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["intact"], false);
+    assert_eq!(v["seq"], 2);
 }
