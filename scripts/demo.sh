@@ -2,7 +2,9 @@
 # The main job on embedded defaults, end to end, with nothing to install beyond Rust:
 # an issuer key, a voucher issued as text and QR code, verified offline, a forged copy and an
 # expired check refused, redemptions recorded in a local ledger (a second redemption of a
-# single-use voucher refused), the ledger checked, every layer inspected. Output: ./demo-out/.
+# single-use voucher refused), the ledger checked, every layer inspected; then the program
+# server on SQLite: CSV import, issuance, letters, an enrolled phone's sync, cancellations,
+# accounts and the audit log. Output: ./demo-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "Rust (cargo) is required: see README" >&2; exit 2; }
@@ -167,7 +169,17 @@ PY
 admin GET /api/v1/programs/food-2026 "" | python3 -c "import json,sys; p=json.load(sys.stdin); print('  program', p['id'], p['counts'])"
 kill $server_pid; wait $server_pid 2>/dev/null || true
 trap - EXIT
+
+echo
+echo "==> 12. people: accounts with roles, and the audit log of every change"
+echo "the first start made the account admin, with a one-time password in server/evoucher-admin.password (0600)"
+"$ev" user add accountant1 --role accountant > /dev/null
+"$ev" user add auditor1 --role auditor > /dev/null
+"$ev" user list
+"$ev" audit verify
 cd ..
 
 echo
 echo "demo complete: files in $out"
+echo "the back office: (cd demo-out/server && $ev serve), open http://127.0.0.1:8080/ and sign in as"
+echo "admin with the password in demo-out/server/evoucher-admin.password (you choose a new one at first sign-in)"
