@@ -272,22 +272,30 @@ pub async fn person(
 
 /// Whether a state-changing request from a browser comes from our own pages: its `Origin` (or,
 /// without one, its `Referer`) is this server.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
+pub fn same_origin(s: &AppState, headers: &HeaderMap) -> bool {
     let from = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
         .and_then(|v| v.to_str().ok());
-    from.is_some_and(|o| {
-        let rest = o
-            .strip_prefix("https://")
-            .or_else(|| o.strip_prefix("http://"))
-            .unwrap_or("");
-        let authority = rest.split('/').next().unwrap_or("");
-        authority == host
-    })
+    let Some(from) = from else {
+        return false;
+    };
+    // The origin part of `Origin` (already one) or `Referer` (a whole address).
+    let Some((scheme, rest)) = from.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    match &s.public_url {
+        // Behind a proxy the browser's origin is the public address, scheme included.
+        Some(public) => format!("{scheme}://{authority}") == **public,
+        None => {
+            matches!(scheme, "http" | "https")
+                && headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|host| authority == host)
+        }
+    }
 }
 
 /// Compare two secrets in constant time.
@@ -375,7 +383,7 @@ pub fn need(perm: Perm, scope: Scope, route: MethodRouter<AppState>) -> MethodRo
                         .get("x-csrf-token")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    if !same_origin(req.headers()) || !same_secret(token, csrf) {
+                    if !same_origin(&s, req.headers()) || !same_secret(token, csrf) {
                         return ApiError::Forbidden(
                             "cross-site request refused (origin or CSRF token)".into(),
                         )

@@ -67,6 +67,8 @@ pub struct AppState {
     pub signin_by_client: Arc<limits::FailureLimiter>,
     /// Session cookies are marked `Secure` (the server is reached over TLS).
     pub secure_cookies: bool,
+    /// The address browsers use (`with_public_url`), when it is not the one they connect to.
+    pub public_url: Option<Arc<str>>,
 }
 
 /// Failed sign-ins allowed per account in [`SIGNIN_WINDOW`].
@@ -108,6 +110,7 @@ impl AppState {
                 SIGNIN_WINDOW,
             )),
             secure_cookies: false,
+            public_url: None,
         })
     }
 
@@ -139,6 +142,20 @@ impl AppState {
             trusted_proxies: Arc::new(proxies),
             ..self
         }
+    }
+
+    /// The same state served at `url` (`--public-url`, e.g. `https://vouchers.example.org`
+    /// behind a reverse proxy): browsers' `Origin` must be that address, enrolment QR codes
+    /// carry it, and over `https` session cookies are `Secure`. Only a scheme (`http` or
+    /// `https`) and a host (with an optional port) are accepted.
+    pub fn with_public_url(self, url: Option<&str>) -> Result<Self, String> {
+        let Some(url) = url else { return Ok(self) };
+        let url = public_origin(url)?;
+        Ok(AppState {
+            secure_cookies: url.starts_with("https:"),
+            public_url: Some(Arc::from(url)),
+            ..self
+        })
     }
 
     /// The same state, marking session cookies `Secure` (served over TLS).
@@ -195,4 +212,26 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// A public URL as the origin browsers will send (`https://host[:port]`, no trailing slash), or
+/// why it is not one.
+pub fn public_origin(url: &str) -> Result<String, String> {
+    let url = url.strip_suffix('/').unwrap_or(url);
+    let (scheme, authority) = url
+        .split_once("://")
+        .ok_or_else(|| format!("the public URL {url:?} needs http:// or https://"))?;
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!("the public URL {url:?} needs http:// or https://"));
+    }
+    if authority.is_empty()
+        || !authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+    {
+        return Err(format!(
+            "the public URL {url:?} must be a scheme and a host only (no path, user or query)"
+        ));
+    }
+    Ok(url.to_ascii_lowercase())
 }

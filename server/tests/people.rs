@@ -312,6 +312,71 @@ async fn one_time_passwords_sessions_and_csrf() {
     );
 }
 
+/// Behind a reverse proxy (`--public-url`): the browser's origin is the public address, not
+/// the `Host` the proxy forwards; forms from anywhere else, the internal address included, are
+/// refused; over https the cookie is `Secure`; a URL with a path, user or other scheme is
+/// refused.
+#[tokio::test]
+async fn behind_a_proxy_the_public_url_is_the_origin() {
+    let s = state("public-url")
+        .await
+        .with_public_url(Some("https://Vouchers.Example.org/"))
+        .unwrap();
+    let (_, otp) = add(&s, "proxied", "auditor", json!({})).await;
+    let (st, h, v) = send(
+        &s,
+        "POST",
+        "/api/v1/session",
+        None,
+        None,
+        None,
+        Some(json!({"name": "proxied", "password": otp})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(h[header::SET_COOKIE].to_str().unwrap().contains("; Secure"));
+    let (sid, csrf) = sign_in(&s, "proxied", &otp).await;
+    let change = json!({"current": otp, "new": "proxied-password-123"});
+    for origin in [
+        "http://backoffice.example",
+        "http://vouchers.example.org",
+        "https://vouchers.example.org:8443",
+        "https://evil.example",
+    ] {
+        let (st, _, v) = send(
+            &s,
+            "POST",
+            "/api/v1/me/password",
+            Some(&sid),
+            Some(&csrf),
+            Some(origin),
+            Some(change.clone()),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{origin}: {v}");
+    }
+    let (st, _, v) = send(
+        &s,
+        "POST",
+        "/api/v1/me/password",
+        Some(&sid),
+        Some(&csrf),
+        Some("https://vouchers.example.org"),
+        Some(change),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    for bad in [
+        "vouchers.example.org",
+        "ftp://vouchers.example.org",
+        "https://vouchers.example.org/back-office",
+        "https://user@vouchers.example.org",
+        "https://",
+    ] {
+        assert!(evoucher_server::public_origin(bad).is_err(), "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn sign_in_never_says_whether_an_account_exists_and_is_throttled() {
     let s = state("throttle").await;

@@ -65,10 +65,15 @@ pub struct Args {
     /// Days an enrolment code stays usable (default 7).
     #[arg(long, env = "EVOUCHER_ENROLMENT_CODE_DAYS", value_name = "DAYS")]
     enrolment_code_days: Option<u32>,
+    /// The address people's browsers use, when a reverse proxy stands in front (e.g.
+    /// `https://vouchers.example.org`): the back office accepts forms only from it, enrolment
+    /// QR codes carry it, and with https session cookies are marked Secure.
+    #[arg(long, env = "EVOUCHER_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// TOML file with any of: listen, database, admin_token_file, master_key_file,
     /// shutdown_grace, letter_fonts (a list of files), header_timeout, body_timeout,
     /// idle_timeout, max_connections, enrolment_code_days, max_failed_enrolments,
-    /// trusted_proxies (a list of addresses).
+    /// trusted_proxies (a list of addresses), public_url.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -90,6 +95,7 @@ struct FileConfig {
     max_failed_enrolments: Option<u32>,
     #[serde(default)]
     trusted_proxies: Vec<std::net::IpAddr>,
+    public_url: Option<String>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -139,6 +145,10 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let public_url = a.public_url.or(file.public_url);
+    if let Some(u) = &public_url {
+        evoucher_server::public_origin(u).map_err(usage)?;
+    }
     let database = a
         .database
         .or(file.database)
@@ -255,7 +265,9 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 file.trusted_proxies
             } else {
                 a.trusted_proxies
-            });
+            })
+            .with_public_url(public_url.as_deref())
+            .map_err(usage)?;
         let first_admin = first_admin(&state, &password_file).await?;
         let listener = tokio::net::TcpListener::bind(&listen)
             .await

@@ -307,6 +307,9 @@ fn api(w: &Web, e: ApiError) -> WebError {
 
 /// The admin-facing address of this server, for the enrolment QR code.
 fn base_url(s: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = &s.public_url {
+        return public.to_string();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -418,7 +421,7 @@ async fn sign_in(
         r
     };
     // Signing in from another site's form is refused (login CSRF).
-    if !crate::auth::same_origin(&headers) {
+    if !crate::auth::same_origin(&s, &headers) {
         return fail(StatusCode::FORBIDDEN, "error.forbidden");
     }
     match people::sign_in(&s, &f.name, &f.password, client).await {
