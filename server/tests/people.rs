@@ -838,10 +838,82 @@ async fn the_permission_matrix() {
             Some(json!({})),
             vec!["admin-token", "admin"],
         ),
+        (
+            "POST",
+            format!("/api/v1/users/{target}/disable"),
+            Some(json!({})),
+            vec!["admin-token", "admin"],
+        ),
+        (
+            "PATCH",
+            p("/api/v1/programs/p1"),
+            Some(json!({"name": "p1 renamed"})),
+            managers.to_vec(),
+        ),
+        (
+            "PATCH",
+            p("/api/v1/programs/p2"),
+            Some(json!({"name": "p2 renamed"})),
+            vec!["admin-token", "manager", "other-manager"],
+        ),
         ("GET", p("/api/v1/me"), None, everyone.to_vec()),
         ("GET", p("/api/v1/me/tokens"), None, everyone.to_vec()),
+        // Own-account routes: allowed to every account (the admin token, which has none, is
+        // answered 400, not refused).
+        (
+            "POST",
+            p("/api/v1/me/tokens"),
+            Some(json!({"name": "matrix"})),
+            everyone.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/me/tokens/evt-not-there/revoke"),
+            Some(json!({})),
+            everyone.to_vec(),
+        ),
+        ("POST", p("/api/v1/session/end"), None, everyone.to_vec()),
         ("GET", p("/api/v1/sync/status"), None, vec!["device"]),
+        (
+            "POST",
+            p("/api/v1/sync/redemptions"),
+            Some(json!({"entries": []})),
+            vec!["device"],
+        ),
     ];
+    // Every operation of the API is in the table above, or public (answered without
+    // credentials), or `/api/v1/me/password`, which needs the current password and is tested
+    // in one_time_passwords_sessions_and_csrf.
+    let elsewhere = [
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/openapi.json"),
+        ("GET", "/api/v1/trust"),
+        ("GET", "/api/v1/revocations"),
+        ("POST", "/api/v1/session"),
+        ("POST", "/api/v1/devices/enrol"),
+        ("POST", "/api/v1/me/password"),
+    ];
+    let doc: Value = serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json");
+    let matches = |template: &str, path: &str| {
+        let path = path.split('?').next().unwrap();
+        let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| a.starts_with('{') || a == b)
+    };
+    for (template, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let m = method.to_uppercase();
+            let covered = routes
+                .iter()
+                .any(|(rm, rp, _, _)| *rm == m && matches(template, rp))
+                || elsewhere.contains(&(m.as_str(), template.as_str()));
+            assert!(covered, "{m} {template} is not in the permission matrix");
+        }
+    }
+    for (m, path) in &elsewhere[..5] {
+        let (st, _, v) = request(&s, m, path, None, None).await;
+        assert_eq!(st, StatusCode::OK, "{m} {path} is public: {v}");
+    }
     let mut checked = 0;
     for (method, path, body, allowed) in &routes {
         for (caller, token) in &callers {
@@ -1106,4 +1178,287 @@ async fn the_audit_log_records_every_change_and_cannot_be_changed() {
         .await
         .unwrap()
         .is_err());
+}
+
+/// A back office request with a session cookie; a form (with the session's CSRF token and our
+/// Origin) when `form` is given. (status, Location header, body text)
+async fn page(
+    s: &AppState,
+    method: &str,
+    uri: &str,
+    session: Option<(&str, &str)>,
+    form: Option<&str>,
+) -> (StatusCode, String, String) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "backoffice.example");
+    if let Some((sid, _)) = session {
+        b = b.header(header::COOKIE, format!("evoucher_session={sid}"));
+    }
+    let body = match (method, form) {
+        ("POST", Some(f)) if uri.ends_with("/beneficiaries") => {
+            // The CSV upload is a multipart form.
+            let csrf = session.map(|x| x.1).unwrap_or("");
+            b = b
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
+                .header(header::ORIGIN, "http://backoffice.example");
+            Body::from(format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.csv\"\r\nContent-Type: text/csv\r\n\r\n{f}\r\n--XyZ--\r\n"
+            ))
+        }
+        ("POST", f) => {
+            let csrf = session.map(|x| x.1).unwrap_or("");
+            b = b
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "http://backoffice.example");
+            let f = f.unwrap_or("");
+            Body::from(format!(
+                "csrf={csrf}{}{f}",
+                if f.is_empty() { "" } else { "&" }
+            ))
+        }
+        _ => Body::empty(),
+    };
+    let resp = app(s.clone()).oneshot(b.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The back office pages as the API's matrix: every page and form × every kind of person (none,
+/// an expired session, a disabled account, each role, another program's manager, another
+/// provider) → shown or done, or refused (403, or sent to sign in). The table names every route
+/// the back office registers (read from its source), so a new page cannot be left out.
+#[tokio::test]
+async fn the_back_office_permission_matrix() {
+    let s = state("web-matrix").await;
+    for id in ["p1", "p2"] {
+        request(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": id, "name": id, "issuer": "https://p.example", "currency": "KES", "amount": 100}))).await;
+    }
+    for sp in ["SP-1", "SP-2"] {
+        request(
+            &s,
+            "POST",
+            "/api/v1/providers",
+            Some(ADMIN),
+            Some(json!({"id": sp, "name": sp})),
+        )
+        .await;
+    }
+    let (_, _, v) = request(
+        &s,
+        "POST",
+        "/api/v1/programs/p1/vouchers",
+        Some(ADMIN),
+        Some(json!({"beneficiaries": [{"id": "B-1"}]})),
+    )
+    .await;
+    let voucher = v["vouchers"][0]["id"].as_str().unwrap().to_owned();
+    let mut sessions: Vec<(&str, Option<(String, String)>)> = vec![("none", None)];
+    for (name, role, extra) in [
+        ("admin", "admin", json!({})),
+        ("manager", "program_manager", json!({})),
+        ("accountant", "accountant", json!({})),
+        ("cash", "cash_manager", json!({})),
+        ("auditor", "auditor", json!({})),
+        ("provider", "provider", json!({"provider": "SP-1"})),
+        (
+            "other-manager",
+            "program_manager",
+            json!({"programs": ["p2"]}),
+        ),
+        ("other-provider", "provider", json!({"provider": "SP-2"})),
+        ("disabled", "program_manager", json!({})),
+        ("expired", "program_manager", json!({})),
+    ] {
+        let (sid, csrf, _) = person(&s, name, role, extra).await;
+        sessions.push((name, Some((sid, csrf))));
+    }
+    let disabled: String = sqlx::query_scalar("SELECT id FROM users WHERE name = 'disabled'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    request(
+        &s,
+        "POST",
+        &format!("/api/v1/users/{disabled}/disable"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    // The expired session: last used 31 minutes ago.
+    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 1860 WHERE user_id = (SELECT id FROM users WHERE name = 'expired')")
+        .execute(&s.db)
+        .await
+        .unwrap();
+    let (target, _) = add(&s, "target", "auditor", json!({})).await;
+
+    let staff = [
+        "admin",
+        "manager",
+        "accountant",
+        "cash",
+        "auditor",
+        "other-manager",
+    ];
+    let everyone = [
+        "admin",
+        "manager",
+        "accountant",
+        "cash",
+        "auditor",
+        "provider",
+        "other-manager",
+        "other-provider",
+    ];
+    let not_other = ["admin", "manager", "accountant", "cash", "auditor"];
+    let p = |x: &str| x.to_owned();
+    #[allow(clippy::type_complexity)]
+    let routes: Vec<(&str, String, Option<String>, Vec<&str>)> = vec![
+        ("GET", p("/dashboard"), None, staff.to_vec()),
+        ("GET", p("/programs"), None, staff.to_vec()),
+        ("GET", p("/programs/p1"), None, not_other.to_vec()),
+        ("GET", p("/programs/p2"), None, staff.to_vec()),
+        ("GET", p("/programs/p1/beneficiaries"), None, vec!["manager", "auditor"]),
+        ("GET", p("/programs/p1/issue"), None, vec!["manager"]),
+        ("GET", p("/vouchers"), None, staff.to_vec()),
+        ("GET", format!("/vouchers/{voucher}"), None, not_other.to_vec()),
+        ("GET", p("/providers"), None, everyone.to_vec()),
+        ("GET", p("/providers/SP-1"), None, staff.iter().copied().chain(["provider"]).collect()),
+        ("GET", p("/redemptions"), None, everyone.to_vec()),
+        ("GET", p("/audit"), None, vec!["admin", "auditor"]),
+        ("GET", p("/audit/export.csv"), None, vec!["admin", "auditor"]),
+        ("GET", p("/audit/export.json"), None, vec!["admin", "auditor"]),
+        ("GET", p("/users"), None, vec!["admin"]),
+        ("GET", p("/tokens"), None, everyone.to_vec()),
+        ("GET", p("/password"), None, everyone.to_vec()),
+        (
+            "POST",
+            p("/programs"),
+            Some(p("id=new&name=N&issuer=https%3A%2F%2Fn.example&currency=KES&amount=1&validity_days=9")),
+            vec!["manager"],
+        ),
+        (
+            "POST",
+            p("/programs/p1/edit"),
+            Some(p("name=p1&issuer=https%3A%2F%2Fp.example&currency=KES&amount=100&validity_days=90")),
+            vec!["manager"],
+        ),
+        ("POST", p("/programs/p1/rotate"), None, vec!["manager"]),
+        ("POST", p("/programs/p1/beneficiaries"), Some(p("beneficiary_id\nB-9")), vec!["manager"]),
+        ("POST", p("/programs/p1/issue"), Some(p("ids=B-20")), vec!["manager"]),
+        ("POST", format!("/vouchers/{voucher}/cancel"), None, vec!["manager"]),
+        (
+            "POST",
+            p("/providers"),
+            Some(p("id=SP-NEW&name=New")),
+            vec!["manager", "other-manager"],
+        ),
+        ("POST", p("/providers/SP-1/code"), None, vec!["manager", "other-manager"]),
+        ("POST", p("/devices/dev-not-there/revoke"), None, vec!["manager", "other-manager"]),
+        ("POST", p("/users"), Some(p("name=new-account&role=auditor")), vec!["admin"]),
+        ("POST", format!("/users/{target}/reset"), None, vec!["admin"]),
+        ("POST", format!("/users/{target}/disable"), None, vec!["admin"]),
+        ("POST", p("/tokens"), Some(p("name=matrix")), everyone.to_vec()),
+        ("POST", p("/tokens/not-there/revoke"), None, everyone.to_vec()),
+    ];
+    // Routes needing no session or tested on their own: the sign-in page and form (throttling
+    // and login CSRF in the tests above), sign-out (ends the session: the browser test),
+    // changing one's password (needs the current one: one_time_passwords_sessions_and_csrf),
+    // assets, the language switch and the home page (a redirect for anyone).
+    let elsewhere = [
+        ("GET", "/"),
+        ("GET", "/static/app.css"),
+        ("GET", "/static/issue.js"),
+        ("GET", "/lang/{code}"),
+        ("GET", "/sign-in"),
+        ("POST", "/sign-in"),
+        ("POST", "/sign-out"),
+        ("POST", "/password"),
+    ];
+    // Every route of the back office's router, read from its source.
+    let src = include_str!("../src/web/pages.rs");
+    let mut registered = Vec::new();
+    for chunk in src.split(".route(").skip(1) {
+        let Some(path) = chunk
+            .trim_start()
+            .strip_prefix('"')
+            .and_then(|c| c.split('"').next())
+        else {
+            continue;
+        };
+        let call = chunk
+            .split("\n        .route")
+            .next()
+            .unwrap()
+            .split("\n}")
+            .next()
+            .unwrap();
+        for (m, needle) in [("GET", "get("), ("POST", "post(")] {
+            if call.contains(needle) {
+                registered.push((m, path.to_owned()));
+            }
+        }
+    }
+    assert!(registered.len() > 30, "{registered:?}");
+    let matches = |template: &str, path: &str| {
+        let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| a.starts_with('{') || a == b)
+    };
+    for (m, template) in &registered {
+        let covered = routes
+            .iter()
+            .any(|(rm, rp, _, _)| rm == m && matches(template, rp))
+            || elsewhere.contains(&(*m, template.as_str()));
+        assert!(
+            covered,
+            "{m} {template} is not in the back office's permission matrix"
+        );
+    }
+
+    let mut checked = 0;
+    for (method, path, form, allowed) in &routes {
+        for (who, session) in &sessions {
+            let sess = session.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+            let (st, location, body) = page(&s, method, path, sess, form.as_deref()).await;
+            let to_sign_in = st.is_redirection() && location.starts_with("/sign-in");
+            let refused = st == StatusCode::FORBIDDEN || st == StatusCode::UNAUTHORIZED;
+            let should = allowed.contains(who);
+            if should {
+                assert!(
+                    !refused && !to_sign_in,
+                    "{method} {path} as {who}: {st} {location} {body:.300}"
+                );
+                assert!(!st.is_server_error(), "{method} {path} as {who}: {st}");
+            } else {
+                assert!(
+                    refused || to_sign_in,
+                    "{method} {path} as {who} should be refused: {st} {location} {body:.300}"
+                );
+                // No session, an expired one or a disabled account: sent to sign in.
+                if ["none", "disabled", "expired"].contains(who) {
+                    assert!(to_sign_in, "{method} {path} as {who}: {st} {location}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "{checked}");
+    // The refused changes changed nothing: one program created, by the manager.
+    let made: Vec<String> =
+        sqlx::query_scalar("SELECT u.name FROM audit a JOIN users u ON u.id = a.actor WHERE a.action = 'program.create' AND a.object_id = 'new'")
+            .fetch_all(&s.db)
+            .await
+            .unwrap();
+    assert_eq!(made, ["manager"]);
 }

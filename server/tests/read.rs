@@ -410,3 +410,120 @@ async fn reading_needs_the_admin_and_a_wrong_method_is_a_problem_405() {
         assert_eq!(v["status"], 405);
     }
 }
+
+/// Editing a program: the settings given change, the rest stay; vouchers issued afterwards
+/// carry the new terms and those issued before keep theirs (they are signed); the issuer and
+/// the currency are fixed once vouchers exist (409); invalid settings are refused whole (400)
+/// and unknown fields too; each save is one audit record with only what changed.
+#[tokio::test]
+async fn a_program_is_edited_for_vouchers_issued_from_then_on() {
+    let s = state("edit").await;
+    post(&s, "/api/v1/programs", json!({"id": "food", "name": "Food", "issuer": "https://food.example", "currency": "KES", "amount": 1000, "validity_days": 30})).await;
+    let patch = |body: Value| {
+        let s = s.clone();
+        async move {
+            let (st, _, v) = request(
+                &s,
+                "PATCH",
+                "/api/v1/programs/food",
+                Some(ADMIN),
+                Some(body),
+            )
+            .await;
+            (st, v)
+        }
+    };
+    // Before any voucher, even the issuer and the currency may change.
+    let (st, v) = patch(json!({"issuer": "https://food.example.org", "currency": "UGX"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["changed"], json!(["currency", "issuer"]));
+    let (_, v) = post(
+        &s,
+        "/api/v1/programs/food/vouchers",
+        json!({"beneficiaries": [{"id": "B-1"}]}),
+    )
+    .await;
+    let first = v["vouchers"][0]["text"].as_str().unwrap().to_owned();
+    // Now they are fixed.
+    for body in [
+        json!({"issuer": "https://other.example"}),
+        json!({"currency": "KES"}),
+    ] {
+        let (st, v) = patch(body.clone()).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains("fixed"), "{v}");
+    }
+    // Invalid settings, refused whole: nothing changes.
+    for body in [
+        json!({"name": "New name", "validity_days": 0}),
+        json!({"amount": 0}),
+        json!({"items": [{"code": "rice", "quantity": 0}]}),
+        json!({"providers": [""]}),
+        json!({"name": " "}),
+        json!({"colour": "blue"}),
+    ] {
+        let (st, v) = patch(body.clone()).await;
+        assert!(
+            st == StatusCode::BAD_REQUEST || st == StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {st} {v}"
+        );
+    }
+    let p = get(&s, "/api/v1/programs/food").await;
+    assert_eq!(p["name"], "Food");
+    assert_eq!(p["validity_days"], 30);
+    // A real edit.
+    let (st, v) = patch(json!({"name": "Food 2027", "amount": 2500, "validity_days": 60, "partial": true, "categories": ["grocery"], "items": [{"code": "rice", "quantity": 5, "unit": "kg"}]})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let p = get(&s, "/api/v1/programs/food").await;
+    assert_eq!(p["name"], "Food 2027");
+    assert_eq!(p["amount"], 2500);
+    assert_eq!(p["partial"], true);
+    assert_eq!(p["issuer"], "https://food.example.org");
+    // Saving the same settings again changes nothing and records nothing.
+    let (st, v) = patch(json!({"name": "Food 2027"})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["changed"], json!([]));
+    let (_, v) = post(
+        &s,
+        "/api/v1/programs/food/vouchers",
+        json!({"beneficiaries": [{"id": "B-2"}]}),
+    )
+    .await;
+    let second = v["vouchers"][0]["text"].as_str().unwrap().to_owned();
+    let jwks = get(&s, "/api/v1/trust").await;
+    let trust = evoucher_core::TrustStore::from_jwks_json(&jwks.to_string()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let old = evoucher_core::verify(&first, &trust, now).unwrap().voucher;
+    let new = evoucher_core::verify(&second, &trust, now).unwrap().voucher;
+    assert_eq!(old.value.as_ref().unwrap().amount, 1000);
+    assert!(old.items.is_empty());
+    assert_eq!(new.value.as_ref().unwrap().amount, 2500);
+    assert_eq!(new.value.as_ref().unwrap().currency, "UGX");
+    assert_eq!(new.items[0].code, "rice");
+    assert_eq!(new.categories, vec!["grocery".to_owned()]);
+    assert!(new.exp - new.iat > 59 * 86_400 && old.exp - old.iat < 31 * 86_400);
+    // The audit log: one record per saving edit, with only what changed.
+    let log = get(&s, "/api/v1/audit?action=program.update").await;
+    let records = log["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{log}");
+    let last = records
+        .iter()
+        .find(|r| r["detail"]["after"]["name"] == "Food 2027")
+        .unwrap();
+    assert_eq!(last["detail"]["before"]["name"], "Food");
+    assert_eq!(last["detail"]["before"]["amount"], 1000);
+    assert!(last["detail"]["after"].get("issuer").is_none(), "{last}");
+    // Unknown program: 404.
+    let (st, _, _) = request(
+        &s,
+        "PATCH",
+        "/api/v1/programs/nope",
+        Some(ADMIN),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

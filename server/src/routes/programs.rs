@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 
 use crate::error::ApiJson;
@@ -33,7 +33,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/programs/{id}",
-            need(ReadPrograms, Scope::Program, get(one)),
+            need(ReadPrograms, Scope::Program, get(one)).merge(need(
+                ManagePrograms,
+                Scope::Program,
+                body_limit(patch(update), MAX_JSON),
+            )),
         )
         .route(
             "/api/v1/programs/{id}/keys/rotate",
@@ -64,7 +68,7 @@ pub fn router() -> Router<AppState> {
 /// The longest a voucher may be valid, and how far ahead its validity may start: 10 years.
 pub const MAX_VALIDITY_SECS: i64 = 3660 * 86_400;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize, Clone, PartialEq)]
 pub(crate) struct NewProgram {
     id: String,
     name: String,
@@ -89,7 +93,7 @@ pub(crate) struct NewProgram {
     providers: Vec<String>,
 }
 
-#[derive(Deserialize, serde::Serialize, Clone)]
+#[derive(Deserialize, serde::Serialize, Clone, PartialEq)]
 struct ProgramItem {
     code: String,
     quantity: u64,
@@ -130,26 +134,8 @@ async fn new_key(
     Ok(kid)
 }
 
-pub(crate) async fn create(
-    State(s): State<AppState>,
-    Extension(who): Extension<Principal>,
-    client: ClientAddr,
-    ApiJson(p): ApiJson<NewProgram>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    if who.program_limit().is_some() {
-        return Err(ApiError::Forbidden(
-            "an account limited to some programs cannot create programs".into(),
-        ));
-    }
-    if p.id.is_empty()
-        || p.id.len() > 64
-        || !p
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(bad("program id: 1 to 64 letters, digits, '-' or '_'"));
-    }
+/// The settings of a program, checked whole (at creation and after every edit).
+fn validate(p: &NewProgram) -> Result<(), ApiError> {
     if p.name.trim().is_empty() || p.issuer.trim().is_empty() {
         return Err(bad("name and issuer are required"));
     }
@@ -189,6 +175,30 @@ pub(crate) async fn create(
     if p.validity_days == 0 || p.validity_days > 3660 {
         return Err(bad("validity_days: 1 to 3660"));
     }
+    Ok(())
+}
+
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
+    ApiJson(p): ApiJson<NewProgram>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    if who.program_limit().is_some() {
+        return Err(ApiError::Forbidden(
+            "an account limited to some programs cannot create programs".into(),
+        ));
+    }
+    if p.id.is_empty()
+        || p.id.len() > 64
+        || !p
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(bad("program id: 1 to 64 letters, digits, '-' or '_'"));
+    }
+    validate(&p)?;
     let t = now();
     let mut tx = s.begin_write().await?;
     let amount = p
@@ -239,6 +249,187 @@ pub(crate) async fn create(
         StatusCode::CREATED,
         Json(serde_json::json!({"id": p.id, "kid": kid})),
     ))
+}
+
+/// An edit of a program's settings: any of them, the rest kept. They apply to the vouchers
+/// issued from then on (an issued voucher carries its terms, signed); the allowed providers
+/// also to the redemptions judged from then on. The issuer and the currency are fixed once the
+/// program has issued a voucher (phones check the one, payments add up the other).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProgramEdit {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    amount: Option<u64>,
+    #[serde(default)]
+    validity_days: Option<u32>,
+    #[serde(default)]
+    partial: Option<bool>,
+    #[serde(default)]
+    categories: Option<Vec<String>>,
+    #[serde(default)]
+    items: Option<Vec<ProgramItem>>,
+    #[serde(default)]
+    providers: Option<Vec<String>>,
+}
+
+impl ProgramEdit {
+    /// An edit from a whole set of settings (the back office's form): every field given.
+    pub(crate) fn from_settings(p: NewProgram) -> ProgramEdit {
+        ProgramEdit {
+            name: Some(p.name),
+            issuer: Some(p.issuer),
+            currency: p.currency,
+            amount: p.amount,
+            validity_days: Some(p.validity_days),
+            partial: Some(p.partial),
+            categories: Some(p.categories),
+            items: Some(p.items),
+            providers: Some(p.providers),
+        }
+    }
+}
+
+/// A program's settings as stored, in the shape they are created with.
+async fn settings(
+    c: &mut sqlx::AnyConnection,
+    id: &str,
+    lock: bool,
+) -> Result<NewProgram, ApiError> {
+    let sql = format!(
+        "SELECT name, issuer, currency, amount, validity_days, partial, categories, items, providers FROM programs WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(ApiError::NotFound("no such program"))?;
+    let json = |col: &str| -> Result<serde_json::Value, ApiError> {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(col)?).unwrap_or_default())
+    };
+    Ok(NewProgram {
+        id: id.to_owned(),
+        name: r.try_get("name")?,
+        issuer: r.try_get("issuer")?,
+        currency: r.try_get("currency")?,
+        amount: r
+            .try_get::<Option<i64>, _>("amount")?
+            .map(|a| u64::try_from(a).unwrap_or(0)),
+        validity_days: u32::try_from(r.try_get::<i64, _>("validity_days")?).unwrap_or(0),
+        partial: r.try_get::<i64, _>("partial")? != 0,
+        categories: serde_json::from_value(json("categories")?).unwrap_or_default(),
+        items: serde_json::from_value(json("items")?).unwrap_or_default(),
+        providers: serde_json::from_value(json("providers")?).unwrap_or_default(),
+    })
+}
+
+pub(crate) async fn update(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(e): ApiJson<ProgramEdit>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut tx = s.begin_write().await?;
+    // On PostgreSQL the row is locked: two edits at once apply one after the other.
+    let before = settings(&mut tx, &id, s.postgres).await?;
+    let mut after = before.clone();
+    if let Some(v) = e.name {
+        after.name = v;
+    }
+    if let Some(v) = e.issuer {
+        after.issuer = v;
+    }
+    if let Some(v) = e.currency {
+        after.currency = Some(v);
+    }
+    if let Some(v) = e.amount {
+        after.amount = Some(v);
+    }
+    if let Some(v) = e.validity_days {
+        after.validity_days = v;
+    }
+    if let Some(v) = e.partial {
+        after.partial = v;
+    }
+    if let Some(v) = e.categories {
+        after.categories = v;
+    }
+    if let Some(v) = e.items {
+        after.items = v;
+    }
+    if let Some(v) = e.providers {
+        after.providers = v;
+    }
+    validate(&after)?;
+    if after.issuer != before.issuer || after.currency != before.currency {
+        let issued: i64 = sqlx::query("SELECT COUNT(*) AS n FROM vouchers WHERE program_id = $1")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if issued > 0 {
+            return Err(ApiError::Conflict(format!(
+                "the issuer and the currency are fixed once vouchers are issued ({issued} issued): phones check the one, payments add up the other; start a new program instead"
+            )));
+        }
+    }
+    // The audit record: only what changed, before and after.
+    let (b, a) = (
+        serde_json::to_value(&before).unwrap_or_default(),
+        serde_json::to_value(&after).unwrap_or_default(),
+    );
+    let mut changed_before = serde_json::Map::new();
+    let mut changed_after = serde_json::Map::new();
+    if let (Some(b), Some(a)) = (b.as_object(), a.as_object()) {
+        for (k, v) in a {
+            if b.get(k) != Some(v) {
+                changed_before.insert(k.clone(), b.get(k).cloned().unwrap_or_default());
+                changed_after.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let changed: Vec<String> = changed_after.keys().cloned().collect();
+    if !changed.is_empty() {
+        let amount = after
+            .amount
+            .map(|a| i64::try_from(a).map_err(|_| bad("amount too large")))
+            .transpose()?;
+        sqlx::query("UPDATE programs SET name = $1, issuer = $2, currency = $3, amount = $4, validity_days = $5, partial = $6, categories = $7, items = $8, providers = $9 WHERE id = $10")
+            .bind(&after.name)
+            .bind(&after.issuer)
+            .bind(after.currency.clone())
+            .bind(amount)
+            .bind(i64::from(after.validity_days))
+            .bind(i64::from(after.partial))
+            .bind(serde_json::to_string(&after.categories).unwrap_or_default())
+            .bind(serde_json::to_string(&after.items).unwrap_or_default())
+            .bind(serde_json::to_string(&after.providers).unwrap_or_default())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        audit::by(
+            &mut tx,
+            &s,
+            &who,
+            client,
+            Event::new(
+                "program.update",
+                "program",
+                &id,
+                serde_json::json!({"before": changed_before, "after": changed_after}),
+            ),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Json(serde_json::json!({"id": id, "changed": changed})))
 }
 
 /// Retire the current key (it stays in the trust list until its last voucher expires) and

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/programs", get(programs_page).post(create_program))
         .route("/programs/{id}", get(program_page))
         .route("/programs/{id}/rotate", post(rotate_key))
+        .route("/programs/{id}/edit", post(edit_program))
         .route(
             "/programs/{id}/beneficiaries",
             get(beneficiaries_page).post(upload_beneficiaries),
@@ -115,11 +116,27 @@ struct Programs {
 struct ProgramPage {
     p: Page,
     id: String,
+    edit: EditValues,
     settings: Vec<(String, String)>,
     counts: Vec<(String, String)>,
     keys: Vec<(String, String)>,
     can_manage: bool,
     can_names: bool,
+}
+
+/// A program's settings as the edit form shows them.
+struct EditValues {
+    name: String,
+    issuer: String,
+    currency: String,
+    amount: String,
+    validity_days: String,
+    partial: bool,
+    categories: String,
+    providers: String,
+    items: String,
+    /// Vouchers are issued: the issuer and the currency can no longer change.
+    fixed: bool,
 }
 
 /// Previous and next page links.
@@ -568,7 +585,7 @@ async fn dashboard(w: Web, Query(q): Query<ProgramQuery>) -> PageResult {
     .map_err(|e| api(&w, e.into()))?;
     let redeemed: i64 = q1.try_get("n").map_err(|e| api(&w, e.into()))?;
     let value = sqlx::query(
-        "SELECT COALESCE(SUM(r.amount), 0) AS total FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id \
+        "SELECT CAST(COALESCE(SUM(r.amount), 0) AS BIGINT) AS total FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id \
          WHERE v.program_id = $1 AND r.kind = 'redeem' AND r.status = 'accepted' \
          AND NOT EXISTS (SELECT 1 FROM redemptions x WHERE x.kind = 'void' AND x.voids = r.id AND x.status = 'accepted')",
     )
@@ -686,6 +703,7 @@ async fn programs_page(w: Web) -> PageResult {
 
 #[derive(Deserialize)]
 struct ProgramForm {
+    #[serde(default)]
     id: String,
     name: String,
     issuer: String,
@@ -713,40 +731,51 @@ fn list_of(s: &str) -> Vec<String> {
         .collect()
 }
 
-async fn create_program(Posted { w, form: f }: Posted<ProgramForm>) -> PageResult {
-    w.need(Perm::ManagePrograms)?;
+/// A program's settings from the form (creating, or editing with the id from the path).
+fn program_settings(f: &ProgramForm, id: &str) -> Result<programs::NewProgram, String> {
     let mut items = Vec::new();
     for line in f.items.lines().map(str::trim).filter(|l| !l.is_empty()) {
         match evoucher_core::roster::parse_item(line) {
             Some(i) => items
                 .push(serde_json::json!({"code": i.code, "quantity": i.quantity, "unit": i.unit})),
-            None => {
-                return programs_page_with(
-                    &w,
-                    Some(format!("items: {line:?} is not CODE:QUANTITY[:UNIT]")),
-                )
-                .await
-            }
+            None => return Err(format!("items: {line:?} is not CODE:QUANTITY[:UNIT]")),
         }
     }
     let number = |s: &str| s.trim().parse::<u64>().ok();
     let mut body = serde_json::json!({
-        "id": f.id.trim(), "name": f.name.trim(), "issuer": f.issuer.trim(),
+        "id": id.trim(), "name": f.name.trim(), "issuer": f.issuer.trim(),
         "categories": list_of(&f.categories), "providers": list_of(&f.providers), "items": items,
         "partial": f.partial.is_some(),
     });
     if !f.currency.trim().is_empty() {
         body["currency"] = f.currency.trim().into();
     }
-    if let Some(a) = number(&f.amount) {
-        body["amount"] = a.into();
+    match (f.amount.trim(), number(&f.amount)) {
+        ("", _) => {}
+        (_, Some(a)) => body["amount"] = a.into(),
+        (a, None) => {
+            return Err(format!(
+                "amount: {a:?} is not a whole number of minor units"
+            ))
+        }
     }
-    if let Some(d) = number(&f.validity_days) {
-        body["validity_days"] = d.into();
+    match (f.validity_days.trim(), number(&f.validity_days)) {
+        ("", _) => {}
+        (_, Some(d)) => body["validity_days"] = d.into(),
+        (d, None) => {
+            return Err(format!(
+                "validity_days: {d:?} is not a whole number of days"
+            ))
+        }
     }
-    let np: programs::NewProgram = match serde_json::from_value(body) {
+    serde_json::from_value(body).map_err(|e| e.to_string())
+}
+
+async fn create_program(Posted { w, form: f }: Posted<ProgramForm>) -> PageResult {
+    w.need(Perm::ManagePrograms)?;
+    let np = match program_settings(&f, &f.id) {
         Ok(x) => x,
-        Err(e) => return programs_page_with(&w, Some(e.to_string())).await,
+        Err(e) => return programs_page_with(&w, Some(e)).await,
     };
     match programs::create(
         State(w.s.clone()),
@@ -762,21 +791,60 @@ async fn create_program(Posted { w, form: f }: Posted<ProgramForm>) -> PageResul
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Flags {
     #[serde(default)]
     created: Option<String>,
     #[serde(default)]
     rotated: Option<String>,
+    #[serde(default)]
+    updated: Option<String>,
 }
 
 async fn program_page(w: Web, Path(id): Path<String>, Query(fl): Query<Flags>) -> PageResult {
+    program_page_with(&w, id, fl, None).await
+}
+
+/// Save the edit form: the program's settings (see `programs::update`).
+async fn edit_program(
+    Path(id): Path<String>,
+    Posted { w, form: f }: Posted<ProgramForm>,
+) -> PageResult {
+    permit(
+        &w.s,
+        &w.who,
+        Perm::ManagePrograms,
+        Scope::Program,
+        Some(&id),
+    )
+    .await
+    .map_err(|e| api(&w, e))?;
+    let settings = match program_settings(&f, &id) {
+        Ok(x) => x,
+        Err(e) => return program_page_with(&w, id, Flags::default(), Some(e)).await,
+    };
+    match programs::update(
+        State(w.s.clone()),
+        Extension(w.who.clone()),
+        w.client,
+        Path(id.clone()),
+        ApiJson(programs::ProgramEdit::from_settings(settings)),
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/programs/{id}?updated=1")).into_response()),
+        Err(e) if e.status_code() == StatusCode::FORBIDDEN => Err(api(&w, e)),
+        Err(e) => program_page_with(&w, id, Flags::default(), Some(e.to_string())).await,
+    }
+}
+
+async fn program_page_with(w: &Web, id: String, fl: Flags, error: Option<String>) -> PageResult {
     permit(&w.s, &w.who, Perm::ReadPrograms, Scope::Program, Some(&id))
         .await
-        .map_err(|e| api(&w, e))?;
+        .map_err(|e| api(w, e))?;
     let one = json_of(programs::one(State(w.s.clone()), Path(id.clone())).await)
         .await
-        .map_err(|e| api(&w, e))?;
+        .map_err(|e| api(w, e))?;
     let tr = w.tr;
     let yes_no = |b: bool| tr.t(if b { "common.yes" } else { "common.no" }).to_owned();
     let amount = match (one["amount"].as_i64(), one["currency"].as_str()) {
@@ -813,7 +881,7 @@ async fn program_page(w: Web, Path(id): Path<String>, Query(fl): Query<Flags>) -
         (tr.t("programs.name").to_owned(), text(&one["name"])),
         (tr.t("programs.issuer").to_owned(), text(&one["issuer"])),
         (tr.t("programs.amount").to_owned(), amount),
-        ("Items".to_owned(), items),
+        (tr.t("programs.items_short").to_owned(), items),
         (
             tr.t("programs.validity").to_owned(),
             text(&one["validity_days"]),
@@ -871,19 +939,63 @@ async fn program_page(w: Web, Path(id): Path<String>, Query(fl): Query<Flags>) -
         .unwrap_or_default();
     let flash = if fl.created.is_some() {
         Some(tr.t("programs.created").to_owned())
+    } else if fl.updated.is_some() {
+        Some(tr.t("programs.updated").to_owned())
     } else {
         fl.rotated.map(|_| tr.t("programs.rotated").to_owned())
     };
-    Ok(render(&ProgramPage {
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    let edit = EditValues {
+        name: text(&one["name"]),
+        issuer: text(&one["issuer"]),
+        currency: one["currency"].as_str().unwrap_or("").to_owned(),
+        amount: one["amount"]
+            .as_i64()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        validity_days: text(&one["validity_days"]),
+        partial: one["partial"].as_bool().unwrap_or(false),
+        categories: list(&one["categories"]),
+        providers: list(&one["providers"]),
+        items: one["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        let mut line = format!("{}:{}", text(&i["code"]), text(&i["quantity"]));
+                        if let Some(u) = i["unit"].as_str() {
+                            line.push(':');
+                            line.push_str(u);
+                        }
+                        line
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default(),
+        fixed: c["vouchers_issued"].as_i64().unwrap_or(0) > 0,
+    };
+    let failed = error.is_some();
+    let mut r = render(&ProgramPage {
         p: w.page(&format!("{} · {}", text(&one["name"]), id))
-            .flash(flash),
+            .flash(flash)
+            .error(error),
+        edit,
         can_manage: w.can(Perm::ManagePrograms),
         can_names: w.can(Perm::ReadBeneficiaries),
         id,
         settings,
         counts,
         keys,
-    }))
+    });
+    if failed {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(r)
 }
 
 async fn rotate_key(Path(id): Path<String>, Posted { w, .. }: Posted<Empty>) -> PageResult {
