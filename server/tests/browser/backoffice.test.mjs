@@ -153,6 +153,12 @@ test("the back office, as each role, in a real browser", { timeout: 240_000 }, a
     await page.click("form[action='/programs'] button[type=submit]");
     await page.waitForURL(/\/programs\/food-2026/);
     assert.match(await page.textContent(".flash"), /Program created/);
+    // Edit the settings before issuing: a longer validity.
+    await page.click("details.card > summary");
+    await page.fill("details #validity_days", "90");
+    await page.click("form[action='/programs/food-2026/edit'] button[type=submit]");
+    await page.waitForURL(/updated=1/);
+    assert.match(await page.textContent(".facts"), /90/);
     await shot(page, "program");
     await page.goto(`${url}/programs/food-2026/beneficiaries`);
     const csv = path.join(dir, "beneficiaries.csv");
@@ -257,7 +263,7 @@ test("the back office, as each role, in a real browser", { timeout: 240_000 }, a
     await firstSignIn(page, url, "auditor", accounts.auditor, "auditor-chosen-password-1");
     await page.goto(`${url}/audit`);
     const log = await page.textContent("main");
-    for (const action of ["program.create", "beneficiaries.import", "vouchers.issue", "provider.create", "provider.enrolment_code", "device.enrol", "sign_in"]) {
+    for (const action of ["program.create", "program.update", "beneficiaries.import", "vouchers.issue", "provider.create", "provider.enrolment_code", "device.enrol", "sign_in"]) {
       assert.ok(log.includes(action), `${action} in the audit log`);
     }
     assert.match(await page.textContent(".flash"), /hash chain is intact/);
