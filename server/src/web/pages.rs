@@ -237,7 +237,7 @@ struct Redemptions {
 #[template(path = "audit.html")]
 struct Audit {
     p: Page,
-    rows: Vec<(i64, String, String, String, String, String, String)>,
+    rows: Vec<(i64, String, String, String, String, String, Vec<String>)>,
     chain_ok: Option<String>,
     chain_broken: Option<String>,
     f_actor: String,
@@ -877,27 +877,23 @@ async fn program_page_with(w: &Web, id: String, fl: Flags, error: Option<String>
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| tr.t("common.none").to_owned());
+    // The form's labels without their hints ("(comma-separated)") for reading.
+    let short = |l: &str| l.split(" (").next().unwrap_or(l).to_owned();
     let settings = vec![
         (tr.t("programs.name").to_owned(), text(&one["name"])),
-        (tr.t("programs.issuer").to_owned(), text(&one["issuer"])),
-        (tr.t("programs.amount").to_owned(), amount),
+        (short(tr.t("programs.issuer")), text(&one["issuer"])),
+        (short(tr.t("programs.amount")), amount),
         (tr.t("programs.items_short").to_owned(), items),
         (
             tr.t("programs.validity").to_owned(),
             text(&one["validity_days"]),
         ),
         (
-            tr.t("programs.partial").to_owned(),
+            short(tr.t("programs.partial")),
             yes_no(one["partial"].as_bool().unwrap_or(false)),
         ),
-        (
-            tr.t("programs.categories").to_owned(),
-            join(&one["categories"]),
-        ),
-        (
-            tr.t("programs.providers").to_owned(),
-            join(&one["providers"]),
-        ),
+        (short(tr.t("programs.categories")), join(&one["categories"])),
+        (short(tr.t("programs.providers")), join(&one["providers"])),
     ];
     let c = &one["counts"];
     let counts = vec![
@@ -1855,6 +1851,44 @@ impl AuditQuery {
     }
 }
 
+/// An audit record's detail as lines for people: `field: before → after` for what changed,
+/// `field: value` for the rest.
+fn changes(detail: &serde_json::Value) -> Vec<String> {
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "–".to_owned(),
+        serde_json::Value::Array(a) if a.is_empty() => "–".to_owned(),
+        v => v.to_string(),
+    };
+    let Some(o) = detail.as_object() else {
+        return vec![show(detail)];
+    };
+    let empty = serde_json::Map::new();
+    let before = o
+        .get("before")
+        .and_then(|v| v.as_object())
+        .unwrap_or(&empty);
+    let after = o.get("after").and_then(|v| v.as_object()).unwrap_or(&empty);
+    let mut lines = Vec::new();
+    let mut keys: Vec<&String> = after.keys().chain(before.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        lines.push(match (before.get(k), after.get(k)) {
+            (Some(b), Some(a)) => format!("{k}: {} → {}", show(b), show(a)),
+            (Some(b), None) => format!("{k}: {} → –", show(b)),
+            (None, Some(a)) => format!("{k}: {}", show(a)),
+            (None, None) => continue,
+        });
+    }
+    for (k, v) in o {
+        if k != "before" && k != "after" {
+            lines.push(format!("{k}: {}", show(v)));
+        }
+    }
+    lines
+}
+
 async fn audit_page(w: Web, Query(q): Query<AuditQuery>) -> PageResult {
     w.need(Perm::ReadAudit)?;
     let mut c = w.s.db.acquire().await.map_err(|e| api(&w, e.into()))?;
@@ -1896,11 +1930,7 @@ async fn audit_page(w: Web, Query(q): Query<AuditQuery>) -> PageResult {
                 r.role.clone(),
                 r.action.clone(),
                 on,
-                if detail.as_object().is_some_and(|o| o.is_empty()) {
-                    String::new()
-                } else {
-                    detail.to_string()
-                },
+                changes(&detail),
             )
         })
         .collect();
