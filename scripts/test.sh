@@ -134,10 +134,12 @@ cargo build --quiet -p evoucher
 # every documented operation fed malformed input against the real `evoucher serve`.
 EVOUCHER_BIN="$root/target/debug/evoucher" .venv/bin/python -m pytest -q test-vectors/python server/tests/python
 
-step "back office in a real browser (chromium driven by playwright-core)"
+step "back office in a real browser (chromium driven by playwright-core; an OpenID Connect provider)"
 npm ci --prefix server/tests/browser --no-audit --no-fund --loglevel=error
+# One file at a time (each starts its own server; the first clears the screenshots).
 EVOUCHER_BIN="$root/target/debug/evoucher" CHROMIUM="$(command -v chromium)" \
-  node --test server/tests/browser/backoffice.test.mjs
+  node --test --test-concurrency=1 server/tests/browser/backoffice.test.mjs \
+  server/tests/browser/oidc.test.mjs
 
 fuzz_secs="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" != "0" ]; then

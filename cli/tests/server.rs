@@ -781,3 +781,93 @@ fn people_commands_and_the_first_admin() {
     assert_eq!(v["intact"], false);
     assert_eq!(v["seq"], 2);
 }
+
+/// Settings `serve` cannot work with stop it with exit 2 and a reason, before anything is made:
+/// a public URL with a path, identity provider settings that are incomplete, not https, or map
+/// to an unknown or provider role, and a config file with a misspelt key.
+#[test]
+fn bad_server_settings_stop_serve_before_anything_is_made() {
+    let d = tmp("bad-settings");
+    std::fs::write(d.join("secret"), "s3cret").unwrap();
+    std::fs::write(d.join("typo.toml"), "listne = \"127.0.0.1:0\"\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--public-url", "https://v.example.org/back-office"],
+            "public URL",
+        ),
+        (
+            &["--oidc-issuer", "https://id.example.org"],
+            "--oidc-client-id",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "https://id.example.org",
+                "--oidc-client-id",
+                "ev",
+            ],
+            "secret",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "http://id.example.org",
+                "--oidc-client-id",
+                "ev",
+                "--oidc-client-secret-file",
+                "secret",
+            ],
+            "https",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "https://id.example.org",
+                "--oidc-client-id",
+                "ev",
+                "--oidc-client-secret-file",
+                "secret",
+                "--oidc-role",
+                "g=king",
+            ],
+            "not an evoucher role",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "https://id.example.org",
+                "--oidc-client-id",
+                "ev",
+                "--oidc-client-secret-file",
+                "secret",
+                "--oidc-role",
+                "shops=provider",
+            ],
+            "provider",
+        ),
+        (&["--config", "typo.toml"], "listne"),
+    ];
+    for (flags, says) in cases {
+        let o = bin()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(*flags)
+            .current_dir(&d)
+            .env_remove("EVOUCHER_ADMIN_TOKEN")
+            .env_remove("EVOUCHER_OIDC_CLIENT_SECRET")
+            .env("EVOUCHER_MASTER_KEY", "11".repeat(32))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(says), "{flags:?}: {err}");
+        assert!(!err.contains("s3cret"), "the secret is never printed");
+        assert!(
+            !d.join("evoucher-server.db").exists(),
+            "{flags:?} made a database"
+        );
+        assert!(
+            !d.join("evoucher-admin.token").exists(),
+            "{flags:?} made a token"
+        );
+    }
+}

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod fonts;
 pub mod limits;
+pub mod oidc;
 pub mod pdf;
 pub mod routes;
 pub mod seal;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The address browsers use (`with_public_url`), when it is not the one they connect to.
     pub public_url: Option<Arc<str>>,
+    /// Signing in through an identity provider, when configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// Failed sign-ins allowed per account in [`SIGNIN_WINDOW`].
@@ -111,6 +114,7 @@ impl AppState {
             )),
             secure_cookies: false,
             public_url: None,
+            oidc: None,
         })
     }
 
@@ -156,6 +160,12 @@ impl AppState {
             public_url: Some(Arc::from(url)),
             ..self
         })
+    }
+
+    /// The same state with sign-in through an identity provider (OpenID Connect).
+    pub fn with_oidc(self, config: Option<oidc::OidcConfig>) -> Result<Self, String> {
+        let oidc = config.map(oidc::Oidc::new).transpose()?;
+        Ok(AppState { oidc, ..self })
     }
 
     /// The same state, marking session cookies `Secure` (served over TLS).

@@ -86,6 +86,8 @@ pub struct User {
     pub must_change: bool,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
+    /// Signs in through the identity provider (OpenID Connect), without a password.
+    pub external: bool,
 }
 
 impl User {
@@ -178,7 +180,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 const USER_COLUMNS: &str =
-    "SELECT id, name, role, provider_id, must_change, created_at, disabled_at FROM users";
+    "SELECT id, name, role, provider_id, must_change, created_at, disabled_at, oidc_subject FROM users";
 
 async fn user_from(c: &mut sqlx::AnyConnection, r: &sqlx::any::AnyRow) -> Result<User, ApiError> {
     let id: String = r.try_get("id")?;
@@ -200,6 +202,7 @@ async fn user_from(c: &mut sqlx::AnyConnection, r: &sqlx::any::AnyRow) -> Result
         must_change: r.try_get::<i64, _>("must_change")? != 0,
         created_at: r.try_get("created_at")?,
         disabled_at: r.try_get("disabled_at")?,
+        external: r.try_get::<Option<String>, _>("oidc_subject")?.is_some(),
     })
 }
 
@@ -326,6 +329,63 @@ pub async fn add(c: &mut sqlx::AnyConnection, n: &NewUser) -> Result<(User, Stri
     Ok((user, password))
 }
 
+/// Add an account for a person an identity provider vouched for (`subject`: its issuer and
+/// the person's `sub`): no password, the role the provider gives.
+pub async fn add_external(
+    c: &mut sqlx::AnyConnection,
+    name: &str,
+    role: Role,
+    programs: &[String],
+    subject: &str,
+) -> Result<User, ApiError> {
+    check_name(name)?;
+    let id = uuid_v4()?;
+    let n = sqlx::query("INSERT INTO users (id, name, role, provider_id, password_hash, must_change, created_at, disabled_at, oidc_subject) VALUES ($1, $2, $3, NULL, NULL, 0, $4, NULL, $5) ON CONFLICT DO NOTHING")
+        .bind(&id)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(now())
+        .bind(subject)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(ApiError::Conflict(format!("account {name} exists")));
+    }
+    set_role(c, &id, role, programs).await?;
+    find(c, &id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("account just made is missing".into()))
+}
+
+/// Set an account's role and the programs it is limited to.
+pub async fn set_role(
+    c: &mut sqlx::AnyConnection,
+    id: &str,
+    role: Role,
+    programs: &[String],
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM user_programs WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    if role.is_program_role() {
+        for p in programs {
+            sqlx::query("INSERT INTO user_programs (user_id, program_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(p)
+                .execute(&mut *c)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Disable an account: it can no longer sign in, its sessions end and its tokens stop.
 pub async fn disable(c: &mut sqlx::AnyConnection, id: &str) -> Result<(), ApiError> {
     let t = now();
@@ -339,6 +399,11 @@ pub async fn disable(c: &mut sqlx::AnyConnection, id: &str) -> Result<(), ApiErr
 
 /// A new one-time password for an account (which must change it); its sessions end.
 pub async fn reset(c: &mut sqlx::AnyConnection, id: &str) -> Result<String, ApiError> {
+    if find(c, id).await?.is_some_and(|u| u.external) {
+        return Err(ApiError::BadRequest(
+            "this account signs in through the identity provider: it has no password".into(),
+        ));
+    }
     let password = one_time_password()?;
     sqlx::query("UPDATE users SET password_hash = $1, must_change = 1 WHERE id = $2")
         .bind(hash_password(&password)?)
@@ -356,6 +421,11 @@ pub async fn set_password(
     password: &str,
     keep_session: Option<&str>,
 ) -> Result<(), ApiError> {
+    if user.external {
+        return Err(ApiError::BadRequest(
+            "this account signs in through the identity provider: it has no password".into(),
+        ));
+    }
     check_new_password(&user.name, password)?;
     sqlx::query("UPDATE users SET password_hash = $1, must_change = 0 WHERE id = $2")
         .bind(hash_password(password)?)

@@ -1383,6 +1383,9 @@ async fn the_back_office_permission_matrix() {
         ("GET", "/lang/{code}"),
         ("GET", "/sign-in"),
         ("POST", "/sign-in"),
+        // Signing in through an identity provider: server/tests/browser/oidc.test.mjs.
+        ("GET", "/sign-in/oidc"),
+        ("GET", "/sign-in/oidc/callback"),
         ("POST", "/sign-out"),
         ("POST", "/password"),
     ];

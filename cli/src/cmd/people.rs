@@ -181,6 +181,8 @@ pub fn user(a: UserArgs) -> Result<Outcome, CliError> {
                                 .unwrap_or_default(),
                             if u.disabled_at.is_some() {
                                 "DISABLED"
+                            } else if u.external {
+                                "(identity provider)"
                             } else if u.must_change {
                                 "(one-time password)"
                             } else {

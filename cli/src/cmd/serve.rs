@@ -70,15 +70,48 @@ pub struct Args {
     /// QR codes carry it, and with https session cookies are marked Secure.
     #[arg(long, env = "EVOUCHER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// Sign-in through an identity provider (OpenID Connect, e.g. Keycloak): its issuer URL
+    /// (https; http only on loopback). Needs --oidc-client-id and the client secret.
+    #[arg(long, env = "EVOUCHER_OIDC_ISSUER", value_name = "URL")]
+    oidc_issuer: Option<String>,
+    /// This server's client id at the identity provider.
+    #[arg(long, env = "EVOUCHER_OIDC_CLIENT_ID", value_name = "ID")]
+    oidc_client_id: Option<String>,
+    /// File holding the client secret (EVOUCHER_OIDC_CLIENT_SECRET gives it directly).
+    #[arg(long, value_name = "FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// Where the person's roles are in the ID token: a claim name or a dotted path such as
+    /// `realm_access.roles` (default `roles`).
+    #[arg(long, env = "EVOUCHER_OIDC_ROLE_CLAIM", value_name = "PATH")]
+    oidc_role_claim: Option<String>,
+    /// Map a value of the role claim to an evoucher role, e.g.
+    /// `voucher-managers=program_manager` (repeatable). Without any, the claim's values are
+    /// evoucher role names. Exactly one role must map for a person to sign in.
+    #[arg(
+        long = "oidc-role",
+        value_name = "VALUE=ROLE",
+        env = "EVOUCHER_OIDC_ROLES",
+        value_delimiter = ','
+    )]
+    oidc_roles: Vec<String>,
+    /// Where the programs a program role is limited to are in the ID token (none: all).
+    #[arg(long, env = "EVOUCHER_OIDC_PROGRAMS_CLAIM", value_name = "PATH")]
+    oidc_programs_claim: Option<String>,
+    /// The text of the sign-in button (default "single sign-on").
+    #[arg(long, env = "EVOUCHER_OIDC_LABEL", value_name = "TEXT")]
+    oidc_label: Option<String>,
     /// TOML file with any of: listen, database, admin_token_file, master_key_file,
     /// shutdown_grace, letter_fonts (a list of files), header_timeout, body_timeout,
     /// idle_timeout, max_connections, enrolment_code_days, max_failed_enrolments,
-    /// trusted_proxies (a list of addresses), public_url.
+    /// trusted_proxies (a list of addresses), public_url, and an [oidc] table (issuer,
+    /// client_id, client_secret_file, role_claim, roles = { "claim value" = "role" },
+    /// programs_claim, label).
     #[arg(long)]
     config: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
     database: Option<String>,
@@ -96,6 +129,20 @@ struct FileConfig {
     #[serde(default)]
     trusted_proxies: Vec<std::net::IpAddr>,
     public_url: Option<String>,
+    oidc: Option<FileOidc>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileOidc {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    role_claim: Option<String>,
+    #[serde(default)]
+    roles: std::collections::BTreeMap<String, String>,
+    programs_claim: Option<String>,
+    label: Option<String>,
 }
 
 /// Read a secret file, or make one with `make` (mode 0600, never overwritten).
@@ -134,7 +181,7 @@ fn random_hex(n: usize) -> Result<String, CliError> {
 }
 
 pub fn run(a: Args) -> Result<Outcome, CliError> {
-    let file: FileConfig = match &a.config {
+    let mut file: FileConfig = match &a.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p).map_err(io_err(format!("reading {}", p.display())))?,
         )
@@ -149,6 +196,18 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
     if let Some(u) = &public_url {
         evoucher_server::public_origin(u).map_err(usage)?;
     }
+    let oidc = oidc_config(
+        OidcArgs {
+            issuer: a.oidc_issuer,
+            client_id: a.oidc_client_id,
+            secret_file: a.oidc_client_secret_file,
+            role_claim: a.oidc_role_claim,
+            roles: a.oidc_roles,
+            programs_claim: a.oidc_programs_claim,
+            label: a.oidc_label,
+        },
+        file.oidc.take().unwrap_or_default(),
+    )?;
     let database = a
         .database
         .or(file.database)
@@ -267,6 +326,8 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
                 a.trusted_proxies
             })
             .with_public_url(public_url.as_deref())
+            .map_err(usage)?
+            .with_oidc(oidc)
             .map_err(usage)?;
         let first_admin = first_admin(&state, &password_file).await?;
         let listener = tokio::net::TcpListener::bind(&listen)
@@ -366,4 +427,69 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+struct OidcArgs {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    secret_file: Option<PathBuf>,
+    role_claim: Option<String>,
+    roles: Vec<String>,
+    programs_claim: Option<String>,
+    label: Option<String>,
+}
+
+/// The identity provider's settings from the flags, the environment and the config file
+/// (flags first), checked before anything starts. None when no issuer is given.
+fn oidc_config(
+    a: OidcArgs,
+    f: FileOidc,
+) -> Result<Option<evoucher_server::oidc::OidcConfig>, CliError> {
+    use evoucher_server::oidc::OidcConfig;
+    let Some(issuer) = a.issuer.or(f.issuer) else {
+        return Ok(None);
+    };
+    let client_id = a
+        .client_id
+        .or(f.client_id)
+        .ok_or_else(|| usage("--oidc-issuer needs --oidc-client-id"))?;
+    let client_secret = match std::env::var("EVOUCHER_OIDC_CLIENT_SECRET") {
+        Ok(s) if !s.is_empty() => s,
+        _ => {
+            let path = a.secret_file.or(f.client_secret_file).ok_or_else(|| {
+                usage("--oidc-issuer needs the client secret: --oidc-client-secret-file or EVOUCHER_OIDC_CLIENT_SECRET")
+            })?;
+            std::fs::read_to_string(&path)
+                .map_err(io_err(format!("reading {}", path.display())))?
+                .trim()
+                .to_owned()
+        }
+    };
+    let mut roles = Vec::new();
+    if a.roles.is_empty() {
+        for (value, role) in f.roles {
+            roles.push(OidcConfig::parse_role(&format!("{value}={role}")).map_err(usage)?);
+        }
+    } else {
+        for r in &a.roles {
+            roles.push(OidcConfig::parse_role(r).map_err(usage)?);
+        }
+    }
+    let config = OidcConfig {
+        issuer,
+        client_id,
+        client_secret,
+        role_claim: a
+            .role_claim
+            .or(f.role_claim)
+            .unwrap_or_else(|| "roles".into()),
+        roles,
+        programs_claim: a.programs_claim.or(f.programs_claim),
+        label: a
+            .label
+            .or(f.label)
+            .unwrap_or_else(|| "single sign-on".into()),
+    };
+    config.check().map_err(usage)?;
+    Ok(Some(config))
 }

@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/static/issue.js", get(js))
         .route("/lang/{code}", get(language))
         .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-in/oidc", get(oidc_begin))
+        .route("/sign-in/oidc/callback", get(oidc_callback))
         .route("/sign-out", post(sign_out))
         .route("/password", get(password_page).post(password))
         .route("/dashboard", get(dashboard))
@@ -59,6 +61,11 @@ type PageResult = Result<Response, WebError>;
 
 // ---- templates ----
 
+/// An audit record on the page: seq, when, who, role, action, on what, the changes.
+type AuditRow = (i64, String, String, String, String, String, Vec<String>);
+/// An account on the page: id, name, role, programs, provider, disabled, signs in externally.
+type UserRow = (String, String, String, String, String, String, bool);
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
@@ -70,6 +77,16 @@ pub struct ErrorPage {
 struct SignIn {
     p: Page,
     next: String,
+    /// The identity provider's button, when one is configured.
+    oidc: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "continue.html")]
+struct Continue {
+    p: Page,
+    to: String,
+    name: String,
 }
 
 #[derive(Template)]
@@ -237,7 +254,7 @@ struct Redemptions {
 #[template(path = "audit.html")]
 struct Audit {
     p: Page,
-    rows: Vec<(i64, String, String, String, String, String, Vec<String>)>,
+    rows: Vec<AuditRow>,
     chain_ok: Option<String>,
     chain_broken: Option<String>,
     f_actor: String,
@@ -252,7 +269,7 @@ struct Audit {
 struct Users {
     p: Page,
     me: String,
-    rows: Vec<(String, String, String, String, String, String)>,
+    rows: Vec<UserRow>,
     roles: Vec<(String, String)>,
     programs: Vec<String>,
     providers: Vec<String>,
@@ -399,7 +416,11 @@ struct SignInQuery {
     signed_out: Option<String>,
 }
 
-async fn sign_in_page(headers: HeaderMap, Query(q): Query<SignInQuery>) -> Response {
+async fn sign_in_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Response {
     let tr = i18n::of_request(&headers);
     let p = Page::anonymous(tr, tr.t("sign_in.title"), "/sign-in").flash(
         q.signed_out
@@ -409,7 +430,142 @@ async fn sign_in_page(headers: HeaderMap, Query(q): Query<SignInQuery>) -> Respo
     render(&SignIn {
         p,
         next: safe_next(&q.next).to_owned(),
+        oidc: oidc_label(&s),
     })
+}
+
+fn oidc_label(s: &AppState) -> Option<String> {
+    s.oidc.as_ref().map(|o| o.config.label.clone())
+}
+
+/// An identity provider failure in the person's language.
+fn oidc_message(tr: i18n::Tr, e: &crate::oidc::OidcError) -> String {
+    use crate::oidc::OidcError as E;
+    match e {
+        E::Provider(_) => tr.t("oidc.provider").to_owned(),
+        E::Refused(_) => tr.t("oidc.refused").to_owned(),
+        E::State => tr.t("oidc.state").to_owned(),
+        E::Token(why) => tr.f("oidc.token", &[("why", why)]),
+        E::NoRole => tr.t("oidc.no_role").to_owned(),
+        E::SeveralRoles(r) => tr.f("oidc.several_roles", &[("roles", r)]),
+        E::Name(n) => tr.f("oidc.name", &[("name", n)]),
+        E::Disabled => tr.t("oidc.disabled").to_owned(),
+        E::Api(_) => tr.t("error.title").to_owned(),
+    }
+}
+
+/// The sign-in page with an error, for the identity provider's flow.
+fn oidc_failed(s: &AppState, headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+    let tr = i18n::of_request(headers);
+    let p = Page::anonymous(tr, tr.t("sign_in.title"), "/sign-in").error(Some(message));
+    let mut r = render(&SignIn {
+        p,
+        next: "/".into(),
+        oidc: oidc_label(s),
+    });
+    *r.status_mut() = status;
+    r
+}
+
+/// Sign in through the identity provider: off to its sign-in page.
+async fn oidc_begin(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Response {
+    let Some(o) = s.oidc.clone() else {
+        let m = i18n::of_request(&headers).t("oidc.none").to_owned();
+        return oidc_failed(&s, &headers, StatusCode::NOT_FOUND, m);
+    };
+    match o
+        .begin(&s, &base_url(&s, &headers), safe_next(&q.next))
+        .await
+    {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => {
+            tracing::warn!("OIDC sign-in could not start: {e}");
+            let m = oidc_message(i18n::of_request(&headers), &e);
+            oidc_failed(&s, &headers, StatusCode::BAD_GATEWAY, m)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OidcCallback {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Back from the identity provider: the code exchanged, the person signed in. The session
+/// cookie is set on a page of ours that then moves on: a cookie set on a redirect that began
+/// at another site would not be sent on the next request (`SameSite=Strict`).
+async fn oidc_callback(
+    State(s): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Query(q): Query<OidcCallback>,
+) -> Response {
+    let Some(o) = s.oidc.clone() else {
+        let m = i18n::of_request(&headers).t("oidc.none").to_owned();
+        return oidc_failed(&s, &headers, StatusCode::NOT_FOUND, m);
+    };
+    let result = match (&q.code, &q.state, &q.error) {
+        (_, _, Some(err)) => Err(crate::oidc::OidcError::Refused(
+            err.chars().take(64).collect(),
+        )),
+        (Some(code), Some(state), None) => {
+            o.finish(&s, &base_url(&s, &headers), code, state, client)
+                .await
+        }
+        _ => Err(crate::oidc::OidcError::State),
+    };
+    match result {
+        Ok((user, sid, _, next)) => {
+            let tr = i18n::of_request(&headers);
+            let to = safe_next(&next).to_owned();
+            let mut r = render(&Continue {
+                p: Page::anonymous(tr, tr.t("sign_in.title"), "/sign-in"),
+                to,
+                name: user.name,
+            });
+            r.headers_mut()
+                .insert(header::SET_COOKIE, people::session_cookie(&s, Some(&sid)));
+            r
+        }
+        Err(e) => {
+            tracing::warn!("OIDC sign-in failed: {e}");
+            // Recorded like a failed password sign-in (without the provider's tokens).
+            if let Ok(mut tx) = s.begin_write().await {
+                let recorded = crate::audit::record(
+                    &mut tx,
+                    s.postgres,
+                    &crate::audit::Actor::unknown(),
+                    client.0,
+                    crate::audit::Event::new(
+                        "sign_in_failed",
+                        "account",
+                        "unknown",
+                        serde_json::json!({"via": "oidc", "reason": e.to_string()}),
+                    ),
+                )
+                .await;
+                if recorded.is_ok() {
+                    let _ = tx.commit().await;
+                }
+            }
+            let status = match e {
+                crate::oidc::OidcError::Provider(_) => StatusCode::BAD_GATEWAY,
+                crate::oidc::OidcError::Api(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::FORBIDDEN,
+            };
+            let m = oidc_message(i18n::of_request(&headers), &e);
+            oidc_failed(&s, &headers, status, m)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -433,6 +589,7 @@ async fn sign_in(
         let mut r = render(&SignIn {
             p,
             next: safe_next(&f.next).to_owned(),
+            oidc: oidc_label(&s),
         });
         *r.status_mut() = status;
         r
@@ -2010,7 +2167,9 @@ async fn users_with(w: &Web, flash: Option<String>, error: Option<String>) -> Pa
                 format!(
                     "{}{}",
                     u.name,
-                    if u.must_change && u.disabled_at.is_none() {
+                    if u.external {
+                        format!(" ({})", tr.t("users.external"))
+                    } else if u.must_change && u.disabled_at.is_none() {
                         format!(" ({})", tr.t("users.one_time"))
                     } else {
                         String::new()
@@ -2022,6 +2181,7 @@ async fn users_with(w: &Web, flash: Option<String>, error: Option<String>) -> Pa
                 u.disabled_at
                     .map(|t| format!("{} {}", tr.t("users.disabled"), when(Some(t))))
                     .unwrap_or_default(),
+                u.external,
             )
         })
         .collect();
