@@ -319,6 +319,22 @@ async fn what_was_created_can_be_read_back() {
     // Redemptions by status, by provider; as CSV.
     let r = get(&s, "/api/v1/redemptions?status=conflict").await;
     assert_eq!(r["total"], 1);
+    // `review`: conflicts and suspect entries together, with the other filters still applied.
+    let suspect = get(&s, "/api/v1/redemptions?status=suspect").await["total"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        get(&s, "/api/v1/redemptions?status=review").await["total"],
+        1 + suspect
+    );
+    assert_eq!(
+        get(&s, "/api/v1/redemptions?status=review&provider=SP-2").await["total"],
+        0
+    );
+    assert_eq!(
+        get(&s, "/api/v1/redemptions?status=review&provider=SP-1").await["total"],
+        1 + suspect
+    );
     assert_eq!(r["redemptions"][0]["program_id"], "food");
     assert_eq!(
         get(&s, "/api/v1/redemptions?provider=SP-1").await["total"],

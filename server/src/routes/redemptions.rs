@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
 
 /// The statuses a stored redemption can have.
 pub const STATUSES: [&str; 4] = ["accepted", "conflict", "invalid", "suspect"];
+/// The filter for what waits for a person: conflicts and suspect redemptions.
+pub const REVIEW: &str = "review";
 
 #[derive(Deserialize)]
 pub(crate) struct Filter {
@@ -87,9 +89,10 @@ pub(crate) async fn list(
     }
     .check()?;
     if let Some(st) = &f.status {
-        if !STATUSES.contains(&st.as_str()) {
+        if !STATUSES.contains(&st.as_str()) && st != REVIEW {
             return Err(ApiError::BadRequest(
-                "status: accepted, conflict, invalid or suspect".into(),
+                "status: accepted, conflict, invalid, suspect or review (conflict and suspect)"
+                    .into(),
             ));
         }
     }
@@ -106,6 +109,10 @@ pub(crate) async fn list(
         .enumerate()
         .map(|(i, (col, _))| format!("(${} = '' OR {col} = ${})", i + 1, i + 1))
         .collect();
+    if f.status.as_deref() == Some(REVIEW) {
+        // Still bound as $1, so the placeholders keep their numbers.
+        wheres[0] = "($1 = $1 AND r.status IN ('conflict', 'suspect'))".into();
+    }
     let programs = limit.unwrap_or_default();
     if !programs.is_empty() {
         wheres.push(format!(

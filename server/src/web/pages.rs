@@ -1898,7 +1898,7 @@ async fn redemptions_page(
 ) -> PageResult {
     w.need(Perm::ReadRedemptions)?;
     let tr = w.tr;
-    let status = q.status.clone().unwrap_or_else(|| "conflict".into());
+    let status = q.status.clone().unwrap_or_else(|| "review".into());
     let limit = 100;
     let mut f = serde_json::json!({"offset": q.offset.max(0), "limit": limit});
     if !status.is_empty() {
@@ -1959,7 +1959,7 @@ async fn redemptions_page(
                 .collect()
         })
         .unwrap_or_default();
-    let statuses = [("conflict"), ("suspect"), ("invalid"), ("accepted")]
+    let statuses = ["review", "conflict", "suspect", "invalid", "accepted"]
         .iter()
         .map(|s| (s.to_string(), tr.t(&format!("status.{s}")).to_owned()))
         .collect();
