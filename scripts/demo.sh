@@ -181,5 +181,9 @@ cd ..
 
 echo
 echo "demo complete: files in $out"
-echo "the back office: (cd demo-out/server && $ev serve), open http://127.0.0.1:8080/ and sign in as"
-echo "admin with the password in demo-out/server/evoucher-admin.password (you choose a new one at first sign-in)"
+echo
+echo "the back office (the web pages program staff work in):"
+echo "  start the demo's server:  (cd demo-out/server && $ev serve)"
+echo "  open:                     http://127.0.0.1:8080/"
+echo "  sign in as:               admin"
+echo "  one-time password:        $(cat "$out/server/evoucher-admin.password")   (demo data; you choose a new one at first sign-in)"
