@@ -572,34 +572,36 @@ async fn api_tokens_carry_their_users_role_and_stop_when_revoked_or_disabled() {
     assert_eq!(r["one_time_password"].as_str().unwrap().len(), 16);
 }
 
+/// The world the permission matrices run in: programs p1 and p2, providers SP-1 and SP-2, and
+/// a voucher of p1 (its id).
+async fn world(s: &AppState) -> String {
+    for id in ["p1", "p2"] {
+        let body = json!({"id": id, "name": id, "issuer": "https://p.example", "currency": "KES", "amount": 100});
+        request(s, "POST", "/api/v1/programs", Some(ADMIN), Some(body)).await;
+    }
+    for sp in ["SP-1", "SP-2"] {
+        let body = json!({"id": sp, "name": sp});
+        request(s, "POST", "/api/v1/providers", Some(ADMIN), Some(body)).await;
+    }
+    let issue = json!({"beneficiaries": [{"id": "B-1"}]});
+    let (_, _, v) = request(
+        s,
+        "POST",
+        "/api/v1/programs/p1/vouchers",
+        Some(ADMIN),
+        Some(issue),
+    )
+    .await;
+    v["vouchers"][0]["id"].as_str().unwrap().to_owned()
+}
+
 /// Every route × every kind of caller → the expected allow or deny. The expectations are
 /// written here, from the roles' description, not read from the server's table.
 #[tokio::test]
 async fn the_permission_matrix() {
     let s = state("matrix").await;
     // The world: two programs, a provider with a device, a voucher.
-    for id in ["p1", "p2"] {
-        request(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": id, "name": id, "issuer": "https://p.example", "currency": "KES", "amount": 100}))).await;
-    }
-    for sp in ["SP-1", "SP-2"] {
-        request(
-            &s,
-            "POST",
-            "/api/v1/providers",
-            Some(ADMIN),
-            Some(json!({"id": sp, "name": sp})),
-        )
-        .await;
-    }
-    let (_, _, v) = request(
-        &s,
-        "POST",
-        "/api/v1/programs/p1/vouchers",
-        Some(ADMIN),
-        Some(json!({"beneficiaries": [{"id": "B-1"}]})),
-    )
-    .await;
-    let voucher = v["vouchers"][0]["id"].as_str().unwrap().to_owned();
+    let voucher = world(&s).await;
     let phone = common::Forger::enrol(&s, ADMIN, "SP-1").await;
     // The callers: a token for each role (API tokens carry the role), limited ones, and the
     // ones that must get nothing.
@@ -1242,28 +1244,7 @@ async fn page(
 #[tokio::test]
 async fn the_back_office_permission_matrix() {
     let s = state("web-matrix").await;
-    for id in ["p1", "p2"] {
-        request(&s, "POST", "/api/v1/programs", Some(ADMIN), Some(json!({"id": id, "name": id, "issuer": "https://p.example", "currency": "KES", "amount": 100}))).await;
-    }
-    for sp in ["SP-1", "SP-2"] {
-        request(
-            &s,
-            "POST",
-            "/api/v1/providers",
-            Some(ADMIN),
-            Some(json!({"id": sp, "name": sp})),
-        )
-        .await;
-    }
-    let (_, _, v) = request(
-        &s,
-        "POST",
-        "/api/v1/programs/p1/vouchers",
-        Some(ADMIN),
-        Some(json!({"beneficiaries": [{"id": "B-1"}]})),
-    )
-    .await;
-    let voucher = v["vouchers"][0]["id"].as_str().unwrap().to_owned();
+    let voucher = world(&s).await;
     let mut sessions: Vec<(&str, Option<(String, String)>)> = vec![("none", None)];
     for (name, role, extra) in [
         ("admin", "admin", json!({})),

@@ -56,6 +56,18 @@ impl Web {
         }
     }
 
+    /// 403 (or 404) unless the role allows `perm` on what `id` names (`scope`).
+    pub async fn permit(
+        &self,
+        perm: Perm,
+        scope: crate::auth::Scope,
+        id: &str,
+    ) -> Result<(), WebError> {
+        crate::auth::permit(&self.s, &self.who, perm, scope, Some(id))
+            .await
+            .map_err(|e| WebError::api(self, e))
+    }
+
     /// The common parts of a page.
     pub fn page(&self, title: &str) -> Page {
         let mut nav: Vec<(String, String, bool)> = Vec::new();

@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::i18n::{self, Tr};
 use super::{chart, csrf_ok, render, Page, Posted, Web, WebError};
-use crate::auth::{permit, Perm, Scope};
+use crate::auth::{Perm, Scope};
 use crate::error::{ApiBytes, ApiJson};
 use crate::limits::ClientAddr;
 use crate::routes::{beneficiaries, devices, documents, people, programs, redemptions, vouchers};
@@ -967,15 +967,7 @@ async fn edit_program(
     Path(id): Path<String>,
     Posted { w, form: f }: Posted<ProgramForm>,
 ) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ManagePrograms,
-        Scope::Program,
-        Some(&id),
-    )
-    .await
-    .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ManagePrograms, Scope::Program, &id).await?;
     let settings = match program_settings(&f, &id) {
         Ok(x) => x,
         Err(e) => return program_page_with(&w, id, Flags::default(), Some(e)).await,
@@ -996,9 +988,7 @@ async fn edit_program(
 }
 
 async fn program_page_with(w: &Web, id: String, fl: Flags, error: Option<String>) -> PageResult {
-    permit(&w.s, &w.who, Perm::ReadPrograms, Scope::Program, Some(&id))
-        .await
-        .map_err(|e| api(w, e))?;
+    w.permit(Perm::ReadPrograms, Scope::Program, &id).await?;
     let one = json_of(programs::one(State(w.s.clone()), Path(id.clone())).await)
         .await
         .map_err(|e| api(w, e))?;
@@ -1152,15 +1142,7 @@ async fn program_page_with(w: &Web, id: String, fl: Flags, error: Option<String>
 }
 
 async fn rotate_key(Path(id): Path<String>, Posted { w, .. }: Posted<Empty>) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ManagePrograms,
-        Scope::Program,
-        Some(&id),
-    )
-    .await
-    .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ManagePrograms, Scope::Program, &id).await?;
     let _ = programs::rotate(
         State(w.s.clone()),
         Extension(w.who.clone()),
@@ -1187,15 +1169,8 @@ async fn beneficiaries_with(
     flash: Option<String>,
     errors: Vec<String>,
 ) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ReadBeneficiaries,
-        Scope::Program,
-        Some(id),
-    )
-    .await
-    .map_err(|e| api(w, e))?;
+    w.permit(Perm::ReadBeneficiaries, Scope::Program, id)
+        .await?;
     let limit = 100;
     let list = json_of(
         beneficiaries::list(
@@ -1262,15 +1237,7 @@ async fn upload_beneficiaries(
     headers: HeaderMap,
     mut mp: Multipart,
 ) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ManagePrograms,
-        Scope::Program,
-        Some(&id),
-    )
-    .await
-    .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ManagePrograms, Scope::Program, &id).await?;
     let mut token = String::new();
     let mut file: Option<axum::body::Bytes> = None;
     while let Ok(Some(field)) = mp.next_field().await {
@@ -1342,9 +1309,7 @@ async fn issue_counts(w: &Web, id: &str) -> Result<(i64, i64), WebError> {
 }
 
 async fn issue_with(w: &Web, id: &str, flash: Option<String>, error: Option<String>) -> PageResult {
-    permit(&w.s, &w.who, Perm::ManagePrograms, Scope::Program, Some(id))
-        .await
-        .map_err(|e| api(w, e))?;
+    w.permit(Perm::ManagePrograms, Scope::Program, id).await?;
     let (total, done) = issue_counts(w, id).await?;
     let remaining = (total - done).max(0);
     let status = if total > 0 && remaining == 0 {
@@ -1389,15 +1354,7 @@ struct IssueForm {
 }
 
 async fn issue(Path(id): Path<String>, Posted { w, form }: Posted<IssueForm>) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ManagePrograms,
-        Scope::Program,
-        Some(&id),
-    )
-    .await
-    .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ManagePrograms, Scope::Program, &id).await?;
     let body = if form.imported.is_some() {
         serde_json::json!({"imported": true})
     } else {
@@ -1512,15 +1469,8 @@ async fn vouchers_page(w: Web, Query(q): Query<VoucherQuery>) -> PageResult {
         }
         total = rows.len() as i64;
     } else if !program.is_empty() {
-        permit(
-            &w.s,
-            &w.who,
-            Perm::ReadPrograms,
-            Scope::Program,
-            Some(&program),
-        )
-        .await
-        .map_err(|e| api(&w, e))?;
+        w.permit(Perm::ReadPrograms, Scope::Program, &program)
+            .await?;
         let f: vouchers::Filter = serde_json::from_value(serde_json::json!({
             "state": (!q.state.is_empty()).then(|| q.state.clone()),
             "offset": q.offset.max(0), "limit": limit,
@@ -1560,9 +1510,7 @@ async fn vouchers_page(w: Web, Query(q): Query<VoucherQuery>) -> PageResult {
 }
 
 async fn voucher_page(w: Web, Path(id): Path<String>, Query(fl): Query<Flags>) -> PageResult {
-    permit(&w.s, &w.who, Perm::ReadPrograms, Scope::Voucher, Some(&id))
-        .await
-        .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ReadPrograms, Scope::Voucher, &id).await?;
     let v = json_of(
         documents::record(
             State(w.s.clone()),
@@ -1656,15 +1604,7 @@ async fn voucher_page(w: Web, Path(id): Path<String>, Query(fl): Query<Flags>) -
 }
 
 async fn cancel_voucher(Path(id): Path<String>, Posted { w, .. }: Posted<Empty>) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ManagePrograms,
-        Scope::Voucher,
-        Some(&id),
-    )
-    .await
-    .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ManagePrograms, Scope::Voucher, &id).await?;
     let _ = programs::cancel(
         State(w.s.clone()),
         Extension(w.who.clone()),
@@ -1760,9 +1700,7 @@ async fn create_provider(Posted { w, form: f }: Posted<ProviderForm>) -> PageRes
 }
 
 async fn provider_with(w: &Web, id: &str, code: Option<(String, String, String)>) -> PageResult {
-    permit(&w.s, &w.who, Perm::ReadProviders, Scope::Provider, Some(id))
-        .await
-        .map_err(|e| api(w, e))?;
+    w.permit(Perm::ReadProviders, Scope::Provider, id).await?;
     let p = json_of(devices::one_provider(State(w.s.clone()), Path(id.to_owned())).await)
         .await
         .map_err(|e| api(w, e))?;
@@ -1830,15 +1768,8 @@ async fn enrolment_code(
     headers: HeaderMap,
     Posted { w, .. }: Posted<Empty>,
 ) -> PageResult {
-    permit(
-        &w.s,
-        &w.who,
-        Perm::ManageProviders,
-        Scope::Provider,
-        Some(&id),
-    )
-    .await
-    .map_err(|e| api(&w, e))?;
+    w.permit(Perm::ManageProviders, Scope::Provider, &id)
+        .await?;
     let (_, axum::Json(c)) = devices::new_code(
         State(w.s.clone()),
         Extension(w.who.clone()),
