@@ -181,7 +181,7 @@ pub fn verify(text: &str, trust: &TrustStore, now: i64) -> Result<(Voucher, Stri
     let key = trust
         .jwt_keys()
         .get(kid)
-        .ok_or_else(|| crate::verify::unknown_kid(trust, kid))?;
+        .ok_or_else(|| trust.unknown_kid(kid))?;
     match (alg, &key.kind) {
         (JwsAlg::Rs256 | JwsAlg::Ps256, JwtKeyKind::Rsa(_))
         | (JwsAlg::Es256, JwtKeyKind::P256(_)) => {}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::KeyError;
+use crate::error::{KeyError, VerifyError};
 pub use crate::keys::TrustedKey;
 use crate::keys::{Jwk, Jwks, JwtKey, Kid, Source};
 
@@ -37,6 +37,20 @@ pub struct TrustStore {
 }
 
 impl TrustStore {
+    /// The error for a kid this store does not trust: skipped from its JWKS (with the
+    /// reason), or not in it at all.
+    pub(crate) fn unknown_kid(&self, kid: &str) -> VerifyError {
+        match self.skipped_reason(kid) {
+            Some(reason) => VerifyError::KidUntrusted {
+                kid: kid.to_owned(),
+                reason: reason.to_owned(),
+            },
+            None => VerifyError::KidUnknown {
+                kid: kid.to_owned(),
+            },
+        }
+    }
+
     /// A store of the given keys. Duplicate kids are refused.
     pub fn from_keys(keys: impl IntoIterator<Item = TrustedKey>) -> Result<Self, KeyError> {
         let mut s = TrustStore::default();

@@ -115,7 +115,7 @@ pub fn verify_ev1(input: &str, trust: &TrustStore, now: i64) -> Result<Verified,
     let kid = cose::voucher_kid(&d.sign1)?;
     let key = trust
         .get_bytes(kid)
-        .ok_or_else(|| unknown_kid(trust, &crate::keys::kid_text(kid)))?;
+        .ok_or_else(|| trust.unknown_kid(&crate::keys::kid_text(kid)))?;
     cose::verify_ed25519(&d.sign1, &key.key, b"")?;
     let payload = d.sign1.payload.unwrap_or_default();
     let claims = ClaimsSet::from_slice(&payload)
@@ -139,20 +139,6 @@ pub fn verify_ev1(input: &str, trust: &TrustStore, now: i64) -> Result<Verified,
 }
 
 pub use crate::voucher::check_time;
-
-/// The error for a kid the store does not trust: skipped from its JWKS (with the reason), or
-/// not in it at all.
-pub(crate) fn unknown_kid(trust: &TrustStore, kid: &str) -> VerifyError {
-    match trust.skipped_reason(kid) {
-        Some(reason) => VerifyError::KidUntrusted {
-            kid: kid.to_owned(),
-            reason: reason.to_owned(),
-        },
-        None => VerifyError::KidUnknown {
-            kid: kid.to_owned(),
-        },
-    }
-}
 
 /// The stages that apply to a text: [`Stage::JWT`] for a JWT, else [`Stage::ALL`].
 pub fn stages_for(input: &str) -> &'static [Stage] {

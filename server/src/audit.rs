@@ -64,6 +64,16 @@ impl Actor {
     }
 }
 
+impl crate::auth::Principal {
+    /// The actor of the audit log.
+    pub fn actor(&self) -> Actor {
+        match self {
+            crate::auth::Principal::AdminToken => Actor::admin_token(),
+            crate::auth::Principal::User(u) => Actor::user(u),
+        }
+    }
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone)]
 pub struct Event {

@@ -5,12 +5,12 @@
 //! Secrets (the admin token, device tokens, enrolment codes) are compared in constant time or
 //! looked up by their SHA-256; the plain values are never stored or logged.
 
+use crate::secret::{hash_secret, same_secret};
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{ApiError, AppState};
@@ -28,18 +28,6 @@ pub struct Device {
     /// The Ed25519 key that signs the device's ledger.
     pub public: [u8; 32],
     pub enrolled_at: i64,
-}
-
-/// SHA-256 of a secret, hex: how tokens and codes are stored and looked up.
-pub fn hash_secret(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// A random secret of `bytes` bytes, hex.
-pub fn random_token(bytes: usize) -> Result<String, ApiError> {
-    let mut b = vec![0u8; bytes];
-    getrandom::getrandom(&mut b).map_err(|_| ApiError::Internal("no randomness".into()))?;
-    Ok(hex::encode(b))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -137,14 +125,6 @@ impl Principal {
                 Some(&u.programs)
             }
             _ => None,
-        }
-    }
-
-    /// The actor of the audit log.
-    pub fn actor(&self) -> crate::audit::Actor {
-        match self {
-            Principal::AdminToken => crate::audit::Actor::admin_token(),
-            Principal::User(u) => crate::audit::Actor::user(u),
         }
     }
 }
@@ -296,15 +276,6 @@ pub fn same_origin(s: &AppState, headers: &HeaderMap) -> bool {
                     .is_some_and(|host| authority == host)
         }
     }
-}
-
-/// Compare two secrets in constant time.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// Check that a caller may do `perm` on what `{id}` names (`scope`).

@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod pdf;
 pub mod routes;
 pub mod seal;
+pub mod secret;
 pub mod serve;
 pub mod users;
 pub mod web;

@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::audit::{self, Actor, Event};
-use crate::auth::{hash_secret, random_token};
 use crate::limits::ClientAddr;
+use crate::secret::{hash_secret, random_token};
 use crate::users::{self, Role, User};
 use crate::{now, ApiError, AppState};
 
@@ -219,7 +219,7 @@ pub fn check_id_token(token: &str, keys: &[JwtKey], e: &Expect) -> Result<Person
         return Err(OidcError::Token("iat is not now"));
     }
     match c["nonce"].as_str() {
-        Some(n) if crate::auth::same_secret(n, e.nonce) => {}
+        Some(n) if crate::secret::same_secret(n, e.nonce) => {}
         _ => return Err(OidcError::Token("nonce does not match this sign-in")),
     }
     let sub = c["sub"]

@@ -16,7 +16,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::auth::{hash_secret, random_token};
+use crate::secret::{hash_secret, random_token};
 use crate::{now, ApiError};
 
 /// What a person may do (see docs/server.md, "People and roles").

@@ -281,7 +281,7 @@ async fn one_time_passwords_sessions_and_csrf() {
     );
     // Idle and absolute expiry.
     let (sid3, _) = sign_in(&s, "amina", "a-much-better-password").await;
-    let sid3_hash = evoucher_server::auth::hash_secret(&sid3);
+    let sid3_hash = evoucher_server::secret::hash_secret(&sid3);
     let t = evoucher_server::now();
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
         .bind(t - 31 * 60)
@@ -299,7 +299,7 @@ async fn one_time_passwords_sessions_and_csrf() {
     let (sid4, _) = sign_in(&s, "amina", "a-much-better-password").await;
     sqlx::query("UPDATE sessions SET created_at = $1 WHERE id_hash = $2")
         .bind(t - 13 * 3600)
-        .bind(evoucher_server::auth::hash_secret(&sid4))
+        .bind(evoucher_server::secret::hash_secret(&sid4))
         .execute(&s.db)
         .await
         .unwrap();
@@ -491,7 +491,7 @@ async fn api_tokens_carry_their_users_role_and_stop_when_revoked_or_disabled() {
     assert_eq!(list["tokens"][0]["name"], "nightly import");
     assert!(!list.to_string().contains(&token));
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1")
-        .bind(evoucher_server::auth::hash_secret(&token))
+        .bind(evoucher_server::secret::hash_secret(&token))
         .fetch_one(&s.db)
         .await
         .unwrap();

@@ -15,9 +15,10 @@ use sqlx::Row;
 
 use super::{body_limit, MAX_JSON};
 use crate::audit::{self, Actor, Event};
-use crate::auth::{hash_secret, need, random_token, Perm::*, Principal, Scope};
+use crate::auth::{need, Perm::*, Principal, Scope};
 use crate::error::ApiJson;
 use crate::limits::ClientAddr;
+use crate::secret::{hash_secret, random_token};
 use crate::{now, ApiError, AppState};
 use axum::Extension;
 

@@ -323,7 +323,7 @@ pub struct Posted<T> {
 
 /// Whether a posted form came from our own page: same origin and the session's CSRF token.
 pub fn csrf_ok(w: &Web, headers: &HeaderMap, token: &str) -> bool {
-    crate::auth::same_origin(&w.s, headers) && crate::auth::same_secret(token, &w.csrf)
+    crate::auth::same_origin(&w.s, headers) && crate::secret::same_secret(token, &w.csrf)
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
