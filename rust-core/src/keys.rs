@@ -95,6 +95,10 @@ pub struct Jwk {
     /// (OpenG2P vouchers carry an amount without a currency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// evoucher extension: what the key signs, `voucher` (the default when absent) or
+    /// `payable` (a program's payables key, never trusted for vouchers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evoucher_use: Option<String>,
 }
 
 impl std::fmt::Debug for Jwk {

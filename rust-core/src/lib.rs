@@ -31,6 +31,7 @@ pub mod fetch;
 pub mod jwt;
 pub mod keys;
 pub mod ledger;
+pub mod payable;
 pub mod qr;
 pub mod roster;
 pub mod rules;

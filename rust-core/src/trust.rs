@@ -104,6 +104,13 @@ impl TrustStore {
 
     /// Load one public JWK, or say why it cannot be used.
     fn load(&mut self, jwk: &Jwk) -> Result<(), String> {
+        if let Some(u) = jwk.evoucher_use.as_deref() {
+            if u != "voucher" {
+                return Err(format!(
+                    "evoucher_use is {u:?}: a key for {u}s, never for vouchers"
+                ));
+            }
+        }
         if let Some(u) = jwk.use_.as_deref() {
             if u != "sig" {
                 return Err(format!("use is {u:?}, not \"sig\""));

@@ -113,6 +113,12 @@ pub fn verify(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, Ver
 pub fn verify_ev1(input: &str, trust: &TrustStore, now: i64) -> Result<Verified, VerifyError> {
     let d = decode(input)?;
     let kid = cose::voucher_kid(&d.sign1)?;
+    // A payable (its own prefix, but the same layers) is never read as a voucher.
+    if crate::payable::is_payable(&d.sign1) {
+        return Err(VerifyError::Cose(
+            "this is a signed payable, not a voucher".into(),
+        ));
+    }
     let key = trust
         .get_bytes(kid)
         .ok_or_else(|| trust.unknown_kid(&crate::keys::kid_text(kid)))?;

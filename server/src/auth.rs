@@ -151,6 +151,14 @@ pub enum Perm {
     /// One's own account: password, API tokens (allowed to every signed-in person, even before
     /// a one-time password is changed).
     Own,
+    /// Reimbursement claims and payables: read (a provider account, its own).
+    ReadClaims,
+    /// Make, document, submit and withdraw a provider's claims (a provider account).
+    SubmitClaims,
+    /// Decide a claim's stage: approve, reject, return (the stage's role, checked per claim).
+    ReviewClaims,
+    /// Payment batches for the payment switch, the switch's results, re-queueing.
+    ManagePayments,
 }
 
 /// The permission table: what each role may do. The admin token may do everything.
@@ -163,7 +171,7 @@ pub fn allows(role: crate::users::Role, perm: Perm) -> bool {
     match role {
         Admin => matches!(
             perm,
-            ManageUsers | ReadAudit | ReadPrograms | ReadProviders | ReadRedemptions
+            ManageUsers | ReadAudit | ReadPrograms | ReadProviders | ReadRedemptions | ReadClaims
         ),
         ProgramManager => matches!(
             perm,
@@ -173,13 +181,34 @@ pub fn allows(role: crate::users::Role, perm: Perm) -> bool {
                 | ReadProviders
                 | ManageProviders
                 | ReadRedemptions
+                | ReadClaims
         ),
-        Accountant | CashManager => matches!(perm, ReadPrograms | ReadProviders | ReadRedemptions),
+        Accountant => matches!(
+            perm,
+            ReadPrograms | ReadProviders | ReadRedemptions | ReadClaims | ReviewClaims
+        ),
+        CashManager => matches!(
+            perm,
+            ReadPrograms
+                | ReadProviders
+                | ReadRedemptions
+                | ReadClaims
+                | ReviewClaims
+                | ManagePayments
+        ),
         Auditor => matches!(
             perm,
-            ReadAudit | ReadPrograms | ReadBeneficiaries | ReadProviders | ReadRedemptions
+            ReadAudit
+                | ReadPrograms
+                | ReadBeneficiaries
+                | ReadProviders
+                | ReadRedemptions
+                | ReadClaims
         ),
-        Provider => matches!(perm, ReadProviders | ReadRedemptions),
+        Provider => matches!(
+            perm,
+            ReadProviders | ReadRedemptions | ReadClaims | SubmitClaims
+        ),
     }
 }
 
@@ -194,6 +223,10 @@ pub enum Scope {
     Voucher,
     /// `{id}` is a provider.
     Provider,
+    /// `{id}` is a claim: its program and provider are looked up.
+    Claim,
+    /// `{id}` is a payable: its program and provider are looked up.
+    Payable,
 }
 
 /// The session cookie.
@@ -317,6 +350,23 @@ pub async fn permit(
                 }
             }
             None
+        }
+        Scope::Claim | Scope::Payable => {
+            let sql = if scope == Scope::Claim {
+                "SELECT program_id, provider_id FROM claims WHERE id = $1"
+            } else {
+                "SELECT program_id, provider_id FROM payables WHERE id = $1"
+            };
+            match sqlx::query(sql).bind(id).fetch_optional(&s.db).await? {
+                Some(r) => {
+                    let provider: String = r.try_get("provider_id")?;
+                    if who.own_provider().is_some_and(|own| own != provider) {
+                        return Err(ApiError::Forbidden("another provider's".into()));
+                    }
+                    Some(r.try_get::<String, _>("program_id")?)
+                }
+                None => None,
+            }
         }
     };
     if let Some(p) = program {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fonts;
 pub mod limits;
 pub mod oidc;
+pub mod payable_pdf;
 pub mod pdf;
 pub mod routes;
 pub mod seal;
@@ -208,6 +209,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::vouchers::router())
         .merge(routes::redemptions::router())
         .merge(routes::people::router())
+        .merge(routes::claims::router())
+        .merge(routes::payables::router())
+        .merge(routes::payments::router())
         .merge(web::router())
         .fallback(routes::health::no_such_endpoint)
         .method_not_allowed_fallback(routes::health::method_not_allowed)

@@ -557,6 +557,59 @@ pub fn letter(pdf: &mut Pdf, l: &Letter<'_>) -> Result<(), evoucher_core::error:
     Ok(())
 }
 
+/// Add an account-payable page: the payable's fields as `Label: value` lines (the list of
+/// [`evoucher_core::payable::printed`], which the verifier reads back) and the signed payable
+/// in a QR code.
+pub fn payable(
+    pdf: &mut Pdf,
+    program_name: &str,
+    p: &evoucher_core::payable::Payable,
+    text: &str,
+) -> Result<(), evoucher_core::error::EncodeError> {
+    let sym = evoucher_core::qr::symbol(text)?;
+    let mut page = Page::new(pdf);
+    let left = 56.0;
+    let mut y = H - 72.0;
+    page.text(2, 20.0, left, y, "ACCOUNT PAYABLE");
+    y -= 20.0;
+    page.text(1, 11.0, left, y, program_name);
+    y -= 12.0;
+    page.line(left, y, W - left, y);
+    y -= 24.0;
+    for (label, value) in evoucher_core::payable::printed(p) {
+        page.text(1, 10.0, left, y, &format!("{label}:"));
+        page.text(2, 10.0, left + 120.0, y, &value);
+        y -= 16.0;
+    }
+    let side = 220.0;
+    let qy = (y - 20.0 - side).max(100.0);
+    page.qr(&sym, W - left - side, qy, side);
+    page.text(
+        1,
+        8.0,
+        W - left - side,
+        qy - 12.0,
+        "The signed payable (EP1)",
+    );
+    page.line(left, 80.0, W - left, 80.0);
+    page.text(
+        1,
+        9.0,
+        left,
+        64.0,
+        "Pay only if evoucher payable verify accepts this document: the QR code carries the payable as the",
+    );
+    page.text(
+        1,
+        9.0,
+        left,
+        52.0,
+        "program signed it, and every field above must say the same. A changed account or amount is refused.",
+    );
+    page.finish();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

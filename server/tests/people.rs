@@ -695,6 +695,10 @@ async fn the_permission_matrix() {
     ];
     let names = ["admin-token", "manager", "auditor"];
     let managers = ["admin-token", "manager"];
+    // Claims are made by provider accounts (the admin token has no provider) and phones;
+    // payments are the cash manager's.
+    let providers = ["provider", "other-provider"];
+    let payments = ["admin-token", "cash"];
     let p = |s: &str| s.to_owned();
     #[allow(clippy::type_complexity)]
     let routes: Vec<(&str, String, Option<Value>, Vec<&str>)> = vec![
@@ -882,6 +886,132 @@ async fn the_permission_matrix() {
             Some(json!({"entries": []})),
             vec!["device"],
         ),
+        (
+            "PATCH",
+            p("/api/v1/providers/SP-1"),
+            Some(json!({"name": "SP-1"})),
+            vec!["admin-token", "manager", "other-manager"],
+        ),
+        // Reimbursement. Claims and payables that do not exist: what is checked here is who
+        // gets past the door (a 404 or 400 behind it counts as let in).
+        ("GET", p("/api/v1/claims"), None, everyone.to_vec()),
+        (
+            "POST",
+            p("/api/v1/claims"),
+            Some(json!({"key": "m", "program": "p1"})),
+            providers.to_vec(),
+        ),
+        ("GET", p("/api/v1/claims/CLM-none"), None, everyone.to_vec()),
+        (
+            "GET",
+            p("/api/v1/claims/CLM-none/documents/ab"),
+            None,
+            everyone.to_vec(),
+        ),
+        (
+            "PUT",
+            p("/api/v1/claims/CLM-none/documents/ab"),
+            Some(json!({})),
+            providers.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/claims/CLM-none/submit"),
+            None,
+            providers.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/claims/CLM-none/withdraw"),
+            None,
+            providers.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/claims/CLM-none/decision"),
+            Some(json!({"stage": 1, "decision": "approve"})),
+            vec!["accountant", "cash"],
+        ),
+        ("GET", p("/api/v1/payables"), None, everyone.to_vec()),
+        (
+            "GET",
+            p("/api/v1/payables/PAY-none"),
+            None,
+            everyone.to_vec(),
+        ),
+        (
+            "GET",
+            p("/api/v1/payables/PAY-none/pdf"),
+            None,
+            everyone.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/payables/PAY-none/requeue"),
+            None,
+            payments.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/payables/PAY-none/reissue"),
+            Some(json!({"reason": "x"})),
+            payments.to_vec(),
+        ),
+        (
+            "GET",
+            p("/api/v1/payments/batches"),
+            None,
+            everyone.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/payments/batches"),
+            Some(json!({"format": "pain.001", "program": "p1"})),
+            payments.to_vec(),
+        ),
+        (
+            "GET",
+            p("/api/v1/payments/batches/BAT-none/file"),
+            None,
+            payments.to_vec(),
+        ),
+        (
+            "POST",
+            p("/api/v1/payments/results"),
+            Some(json!({})),
+            payments.to_vec(),
+        ),
+        ("GET", p("/api/v1/sync/claims"), None, vec!["device"]),
+        (
+            "POST",
+            p("/api/v1/sync/claims"),
+            Some(json!({"key": "d", "program": "p1"})),
+            vec!["device"],
+        ),
+        (
+            "GET",
+            p("/api/v1/sync/claims/CLM-none"),
+            None,
+            vec!["device"],
+        ),
+        (
+            "PUT",
+            p("/api/v1/sync/claims/CLM-none/documents/ab"),
+            Some(json!({})),
+            vec!["device"],
+        ),
+        (
+            "POST",
+            p("/api/v1/sync/claims/CLM-none/submit"),
+            None,
+            vec!["device"],
+        ),
+        (
+            "POST",
+            p("/api/v1/sync/claims/CLM-none/withdraw"),
+            None,
+            vec!["device"],
+        ),
     ];
     // Every operation of the API is in the table above, or public (answered without
     // credentials), or `/api/v1/me/password`, which needs the current password and is tested
@@ -892,6 +1022,7 @@ async fn the_permission_matrix() {
         ("GET", "/openapi.json"),
         ("GET", "/api/v1/trust"),
         ("GET", "/api/v1/revocations"),
+        ("GET", "/api/v1/payables/trust"),
         ("POST", "/api/v1/session"),
         ("POST", "/api/v1/devices/enrol"),
         ("POST", "/api/v1/me/password"),
@@ -912,7 +1043,7 @@ async fn the_permission_matrix() {
             assert!(covered, "{m} {template} is not in the permission matrix");
         }
     }
-    for (m, path) in &elsewhere[..5] {
+    for (m, path) in &elsewhere[..6] {
         let (st, _, v) = request(&s, m, path, None, None).await;
         assert_eq!(st, StatusCode::OK, "{m} {path} is public: {v}");
     }

@@ -8,7 +8,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::Row;
@@ -44,7 +44,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/devices/enrol", body_limit(post(enrol), MAX_JSON))
         .route(
             "/api/v1/providers/{id}",
-            need(ReadProviders, Scope::Provider, get(one_provider)),
+            need(ReadProviders, Scope::Provider, get(one_provider)).merge(need(
+                ManageProviders,
+                Scope::Provider,
+                body_limit(patch(update_provider), MAX_JSON),
+            )),
         )
         .route(
             "/api/v1/devices",
@@ -68,6 +72,82 @@ pub(crate) struct NewProvider {
     category: Option<String>,
     #[serde(default)]
     payout_account: Option<String>,
+    /// Where the provider is paid (bank account or mobile money), needed for its claims.
+    #[serde(default)]
+    payout: Option<evoucher_core::payable::Account>,
+}
+
+/// An edit of a provider: any of these, the rest kept.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProviderEdit {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub payout: Option<evoucher_core::payable::Account>,
+}
+
+/// Change a provider's name, category or payout account (audited, the account shown only as
+/// changed: it is a payment detail).
+pub(crate) async fn update_provider(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(e): ApiJson<ProviderEdit>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(p) = &e.payout {
+        p.check()
+            .map_err(|m| ApiError::BadRequest(format!("payout.{m}")))?;
+    }
+    if e.name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.chars().count() > 140)
+    {
+        return Err(ApiError::BadRequest("name: 1 to 140 characters".into()));
+    }
+    let mut tx = s.begin_write().await?;
+    let r = sqlx::query("SELECT name, category, payout FROM providers WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ApiError::NotFound("no such provider"))?;
+    let before_name: String = r.try_get("name")?;
+    let before_category: Option<String> = r.try_get("category")?;
+    let before_payout: Option<String> = r.try_get("payout")?;
+    let name = e.name.clone().unwrap_or(before_name.clone());
+    let category = e.category.clone().or(before_category.clone());
+    let payout = match &e.payout {
+        Some(p) => Some(serde_json::to_string(p).unwrap_or_default()),
+        None => before_payout.clone(),
+    };
+    sqlx::query("UPDATE providers SET name = $1, category = $2, payout = $3 WHERE id = $4")
+        .bind(&name)
+        .bind(category.clone())
+        .bind(payout.clone())
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    audit::by(
+        &mut tx,
+        &s,
+        &who,
+        client,
+        Event::new(
+            "provider.update",
+            "provider",
+            &id,
+            serde_json::json!({
+                "before": {"name": before_name, "category": before_category, "payout": before_payout.is_some()},
+                "after": {"name": name, "category": category, "payout_changed": payout != before_payout},
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(serde_json::json!({"id": id})))
 }
 
 pub(crate) async fn create_provider(
@@ -81,15 +161,20 @@ pub(crate) async fn create_provider(
             "provider id (1 to 64 characters) and name are required".into(),
         ));
     }
+    if let Some(a) = &p.payout {
+        a.check()
+            .map_err(|m| ApiError::BadRequest(format!("payout.{m}")))?;
+    }
     // One statement: of two creates at once (any server process), one inserts and the other
     // finds the row there.
     let mut tx = s.begin_write().await?;
-    let n = sqlx::query("INSERT INTO providers (id, name, category, payout_account, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING")
+    let n = sqlx::query("INSERT INTO providers (id, name, category, payout_account, created_at, payout) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING")
         .bind(&p.id)
         .bind(&p.name)
         .bind(p.category.clone())
         .bind(p.payout_account.clone())
         .bind(now())
+        .bind(p.payout.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default()))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -105,7 +190,7 @@ pub(crate) async fn create_provider(
             "provider.create",
             "provider",
             &p.id,
-            serde_json::json!({"after": {"name": p.name, "category": p.category, "payout_account": p.payout_account.is_some()}}),
+            serde_json::json!({"after": {"name": p.name, "category": p.category, "payout_account": p.payout_account.is_some(), "payout": p.payout.is_some()}}),
         ),
     )
     .await?;
@@ -290,7 +375,7 @@ async fn enrol_with(
     ))
 }
 
-const PROVIDER: &str = "SELECT p.id, p.name, p.category, p.payout_account, p.created_at, \
+const PROVIDER: &str = "SELECT p.id, p.name, p.category, p.payout_account, p.payout, p.created_at, \
      (SELECT COUNT(*) FROM devices d WHERE d.provider_id = p.id AND d.revoked_at IS NULL) AS devices, \
      (SELECT COUNT(*) FROM enrolment_codes c WHERE c.provider_id = p.id AND c.used_at IS NULL \
        AND (c.expires_at IS NULL OR c.expires_at > $1)) AS pending_codes \
@@ -302,6 +387,9 @@ fn provider_json(r: &sqlx::any::AnyRow) -> Result<serde_json::Value, sqlx::Error
         "name": r.try_get::<String, _>("name")?,
         "category": r.try_get::<Option<String>, _>("category")?,
         "payout_account": r.try_get::<Option<String>, _>("payout_account")?,
+        "payout": r
+            .try_get::<Option<String>, _>("payout")?
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()),
         "created_at": r.try_get::<i64, _>("created_at")?,
         "devices": r.try_get::<i64, _>("devices")?,
         "pending_codes": r.try_get::<i64, _>("pending_codes")?,

@@ -1,9 +1,12 @@
 //! One module per concern, each with its `router()`.
 
 pub mod beneficiaries;
+pub mod claims;
 pub mod devices;
 pub mod documents;
 pub mod health;
+pub mod payables;
+pub mod payments;
 pub mod people;
 pub mod programs;
 pub mod redemptions;

@@ -91,6 +91,21 @@ pub(crate) struct NewProgram {
     /// others `invalid` at sync.
     #[serde(default)]
     providers: Vec<String>,
+    /// The roles that approve a reimbursement claim, in order (default accountant, then
+    /// cash manager).
+    #[serde(default = "default_stages")]
+    stages: Vec<String>,
+    /// Unit prices of the program's items, in minor units of its currency, by item code: what
+    /// an in-kind redemption is reimbursed at.
+    #[serde(default)]
+    item_prices: std::collections::BTreeMap<String, u64>,
+    /// The account the program pays providers from (the debtor of payment files).
+    #[serde(default)]
+    payer: Option<super::payments::Payer>,
+}
+
+fn default_stages() -> Vec<String> {
+    vec!["accountant".into(), "cash_manager".into()]
 }
 
 #[derive(Deserialize, serde::Serialize, Clone, PartialEq)]
@@ -175,6 +190,37 @@ fn validate(p: &NewProgram) -> Result<(), ApiError> {
     if p.validity_days == 0 || p.validity_days > 3660 {
         return Err(bad("validity_days: 1 to 3660"));
     }
+    if p.stages.is_empty() || p.stages.len() > 5 {
+        return Err(bad("stages: 1 to 5 roles"));
+    }
+    for (i, st) in p.stages.iter().enumerate() {
+        match crate::users::Role::parse(st) {
+            Some(crate::users::Role::Accountant | crate::users::Role::CashManager) => {}
+            _ => {
+                return Err(bad(format!(
+                    "stages[{i}]: {st:?} does not approve claims (accountant or cash_manager)"
+                )))
+            }
+        }
+    }
+    if p.stages.last().map(String::as_str) != Some("cash_manager") {
+        return Err(bad(
+            "stages: the last stage is the cash_manager's (who sends the payment)",
+        ));
+    }
+    for (code, price) in &p.item_prices {
+        if code.is_empty() || code.len() > 32 || *price > MAX_AMOUNT {
+            return Err(bad(format!(
+                "item_prices.{code}: a code of 1 to 32 characters and a price of at most 2^63 - 1"
+            )));
+        }
+    }
+    if !p.item_prices.is_empty() && p.currency.is_none() {
+        return Err(bad("item prices need the program's currency"));
+    }
+    if let Some(payer) = &p.payer {
+        payer.check().map_err(bad)?;
+    }
     Ok(())
 }
 
@@ -207,7 +253,7 @@ pub(crate) async fn create(
         .transpose()?;
     // One statement: of two creates at once (any server process), one inserts and the other
     // finds the row there (409, never a unique-violation 500).
-    let n = sqlx::query("INSERT INTO programs (id, name, issuer, currency, amount, validity_days, partial, categories, created_at, items, providers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING")
+    let n = sqlx::query("INSERT INTO programs (id, name, issuer, currency, amount, validity_days, partial, categories, created_at, items, providers, stages, item_prices, payer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING")
         .bind(&p.id)
         .bind(&p.name)
         .bind(&p.issuer)
@@ -219,6 +265,9 @@ pub(crate) async fn create(
         .bind(t)
         .bind(serde_json::to_string(&p.items).unwrap_or_default())
         .bind(serde_json::to_string(&p.providers).unwrap_or_default())
+        .bind(serde_json::to_string(&p.stages).unwrap_or_default())
+        .bind(serde_json::to_string(&p.item_prices).unwrap_or_default())
+        .bind(p.payer.as_ref().map(|x| serde_json::to_string(x).unwrap_or_default()))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -276,6 +325,12 @@ pub(crate) struct ProgramEdit {
     items: Option<Vec<ProgramItem>>,
     #[serde(default)]
     providers: Option<Vec<String>>,
+    #[serde(default)]
+    stages: Option<Vec<String>>,
+    #[serde(default)]
+    item_prices: Option<std::collections::BTreeMap<String, u64>>,
+    #[serde(default)]
+    payer: Option<super::payments::Payer>,
 }
 
 impl ProgramEdit {
@@ -291,6 +346,9 @@ impl ProgramEdit {
             categories: Some(p.categories),
             items: Some(p.items),
             providers: Some(p.providers),
+            stages: Some(p.stages),
+            item_prices: Some(p.item_prices),
+            payer: p.payer,
         }
     }
 }
@@ -302,7 +360,7 @@ async fn settings(
     lock: bool,
 ) -> Result<NewProgram, ApiError> {
     let sql = format!(
-        "SELECT name, issuer, currency, amount, validity_days, partial, categories, items, providers FROM programs WHERE id = $1{}",
+        "SELECT name, issuer, currency, amount, validity_days, partial, categories, items, providers, stages, item_prices, payer FROM programs WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -326,6 +384,11 @@ async fn settings(
         categories: serde_json::from_value(json("categories")?).unwrap_or_default(),
         items: serde_json::from_value(json("items")?).unwrap_or_default(),
         providers: serde_json::from_value(json("providers")?).unwrap_or_default(),
+        stages: serde_json::from_value(json("stages")?).unwrap_or_else(|_| default_stages()),
+        item_prices: serde_json::from_value(json("item_prices")?).unwrap_or_default(),
+        payer: r
+            .try_get::<Option<String>, _>("payer")?
+            .and_then(|x| serde_json::from_str(&x).ok()),
     })
 }
 
@@ -367,6 +430,15 @@ pub(crate) async fn update(
     if let Some(v) = e.providers {
         after.providers = v;
     }
+    if let Some(v) = e.stages {
+        after.stages = v;
+    }
+    if let Some(v) = e.item_prices {
+        after.item_prices = v;
+    }
+    if let Some(v) = e.payer {
+        after.payer = Some(v);
+    }
     validate(&after)?;
     if after.issuer != before.issuer || after.currency != before.currency {
         let issued: i64 = sqlx::query("SELECT COUNT(*) AS n FROM vouchers WHERE program_id = $1")
@@ -401,7 +473,7 @@ pub(crate) async fn update(
             .amount
             .map(|a| i64::try_from(a).map_err(|_| bad("amount too large")))
             .transpose()?;
-        sqlx::query("UPDATE programs SET name = $1, issuer = $2, currency = $3, amount = $4, validity_days = $5, partial = $6, categories = $7, items = $8, providers = $9 WHERE id = $10")
+        sqlx::query("UPDATE programs SET name = $1, issuer = $2, currency = $3, amount = $4, validity_days = $5, partial = $6, categories = $7, items = $8, providers = $9, stages = $11, item_prices = $12, payer = $13 WHERE id = $10")
             .bind(&after.name)
             .bind(&after.issuer)
             .bind(after.currency.clone())
@@ -412,6 +484,9 @@ pub(crate) async fn update(
             .bind(serde_json::to_string(&after.items).unwrap_or_default())
             .bind(serde_json::to_string(&after.providers).unwrap_or_default())
             .bind(&id)
+            .bind(serde_json::to_string(&after.stages).unwrap_or_default())
+            .bind(serde_json::to_string(&after.item_prices).unwrap_or_default())
+            .bind(after.payer.as_ref().map(|x| serde_json::to_string(x).unwrap_or_default()))
             .execute(&mut *tx)
             .await?;
         audit::by(
@@ -993,6 +1068,11 @@ async fn program_json(
         "categories": json("categories")?,
         "items": json("items")?,
         "providers": json("providers")?,
+        "stages": json("stages")?,
+        "item_prices": json("item_prices")?,
+        "payer": r
+            .try_get::<Option<String>, _>("payer")?
+            .and_then(|x| serde_json::from_str::<serde_json::Value>(&x).ok()),
         "created_at": r.try_get::<i64, _>("created_at")?,
         "keys": keys,
         "counts": {
@@ -1004,7 +1084,7 @@ async fn program_json(
     }))
 }
 
-const PROGRAM_COLUMNS: &str = "SELECT id, name, issuer, currency, amount, validity_days, partial, categories, items, providers, created_at FROM programs";
+const PROGRAM_COLUMNS: &str = "SELECT id, name, issuer, currency, amount, validity_days, partial, categories, items, providers, stages, item_prices, payer, created_at FROM programs";
 
 /// Every program the caller may see, with its settings and keys.
 pub(crate) async fn list(

@@ -27,7 +27,7 @@ async fn trust(State(s): State<AppState>, headers: HeaderMap) -> Result<Response
     let mut keys = Vec::new();
     for r in rows {
         let mut k = serde_json::json!({
-            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA",
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "evoucher_use": "voucher",
             "kid": r.try_get::<String, _>("kid")?,
             "x": r.try_get::<String, _>("public_x")?,
             "iss": r.try_get::<String, _>("issuer")?,
