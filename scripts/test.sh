@@ -4,8 +4,9 @@
 #   server processes under load), the scanner on the shared QR samples, the server's database
 #   tests a second time on a real PostgreSQL, the Kotlin SDK through JNI on the JVM, the
 #   independent Python cross-checks and OpenAPI checks, the back office in a real browser
-#   (Debian's chromium), a compile of the optional camera feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries). Ends
-#   with one line of totals.
+#   (Debian's chromium) with an OpenID Connect provider, a compile of the optional camera
+#   feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries,
+#   signed payables). Ends with one line of totals.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,4 +149,5 @@ if [ "$fuzz_secs" != "0" ]; then
   scripts/fuzz.sh "$fuzz_secs" scan_frame
   scripts/fuzz.sh "$fuzz_secs" roster
   scripts/fuzz.sh "$fuzz_secs" entries
+  scripts/fuzz.sh "$fuzz_secs" payable
 fi

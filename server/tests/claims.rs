@@ -278,15 +278,9 @@ async fn from_a_phones_claim_to_a_paid_payable() {
         );
     }
     assert_eq!(
-        put_doc(
-            &s,
-            &phone.token,
-            "/api/v1/sync/claims",
-            &id,
-            &jpeg()[..100]
-        )
-        .await
-        .0,
+        put_doc(&s, &phone.token, "/api/v1/sync/claims", &id, &jpeg()[..100])
+            .await
+            .0,
         StatusCode::CONFLICT,
         "no documents added under review"
     );

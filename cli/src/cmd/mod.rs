@@ -4,6 +4,7 @@ mod inspect;
 mod issue;
 mod keygen;
 mod ledger;
+mod payable;
 mod people;
 mod qr;
 mod redeem;
@@ -59,6 +60,8 @@ pub enum Command {
     User(people::UserArgs),
     /// The server's audit log: check its hash chain.
     Audit(people::AuditArgs),
+    /// Check an account-payable PDF before paying it (a payment switch's check).
+    Payable(payable::Args),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -77,5 +80,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Sync(a) => sync::sync(a),
         Command::User(a) => people::user(a),
         Command::Audit(a) => people::audit_cmd(a),
+        Command::Payable(a) => payable::run(a),
     }
 }
