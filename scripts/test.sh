@@ -108,8 +108,8 @@ pg_url=$(scripts/pg.sh start "$pgdir" ${EVOUCHER_PG_PORT:-})
 server_tests=()
 for f in server/tests/*.rs; do server_tests+=(--test "$(basename "$f" .rs)"); done
 EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace "${server_tests[@]}"
-EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace --test cli --test server -- \
-  server_killed_mid_push two_server_processes twenty_devices people_commands
+EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace --test cli --test server --test reimbursement -- \
+  server_killed_mid_push two_server_processes twenty_devices people_commands a_phone_claims
 
 step "camera feature compiles (webcam scanning through nokhwa/V4L)"
 cargo check --quiet -p evoucher --features camera

@@ -87,9 +87,9 @@ struct State {
 }
 
 pub struct SyncClient {
-    base: String,
+    pub(crate) base: String,
     token: Option<String>,
-    http: reqwest::blocking::Client,
+    pub(crate) http: reqwest::blocking::Client,
     attempts: u32,
 }
 
@@ -117,7 +117,7 @@ impl SyncClient {
 
     /// Send a request, retrying connection failures and 5xx answers with backoff
     /// (0.25 s, 0.5 s, 1 s). 4xx answers are final.
-    fn send(
+    pub(crate) fn send(
         &self,
         build: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<reqwest::blocking::Response, SyncError> {
@@ -145,7 +145,7 @@ impl SyncClient {
 
     /// [`send`](Self::send), then a 2xx answer's JSON body; any other answer is
     /// [`SyncError::Status`] with its problem detail.
-    fn send_json<T: serde::de::DeserializeOwned>(
+    pub(crate) fn send_json<T: serde::de::DeserializeOwned>(
         &self,
         build: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<T, SyncError> {
@@ -347,7 +347,7 @@ impl SyncClient {
     }
 }
 
-fn problem(r: reqwest::blocking::Response) -> String {
+pub(crate) fn problem(r: reqwest::blocking::Response) -> String {
     let text = r.text().unwrap_or_default();
     serde_json::from_str::<serde_json::Value>(&text)
         .ok()

@@ -10,6 +10,9 @@ use evoucher_core::payable::{self, Account, Approval, Payable, PayableTrust};
 use evoucher_core::{text, TrustStore, VoucherBuilder, VoucherId};
 use proptest::prelude::*;
 
+/// A CBOR map's entries.
+type Entries = Vec<(Value, Value)>;
+
 fn key() -> IssuerKey {
     IssuerKey::from_seed([9; 32])
 }
@@ -96,7 +99,7 @@ fn payables_that_must_fail() {
         Value::Map(m) => m,
         _ => unreachable!(),
     };
-    let with = |f: &dyn Fn(&mut Vec<(Value, Value)>)| {
+    let with = |f: &dyn Fn(&mut Entries)| {
         let mut m = map.clone();
         f(&mut m);
         Value::Map(m).to_vec().unwrap()

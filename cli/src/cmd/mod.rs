@@ -1,5 +1,6 @@
 //! Subcommands: one module each.
 
+mod claim;
 mod inspect;
 mod issue;
 mod keygen;
@@ -62,6 +63,8 @@ pub enum Command {
     Audit(people::AuditArgs),
     /// Check an account-payable PDF before paying it (a payment switch's check).
     Payable(payable::Args),
+    /// Claim reimbursement for this provider's redemptions, and follow its claims.
+    Claim(claim::Args),
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
@@ -81,5 +84,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::User(a) => people::user(a),
         Command::Audit(a) => people::audit_cmd(a),
         Command::Payable(a) => payable::run(a),
+        Command::Claim(a) => claim::run(a),
     }
 }

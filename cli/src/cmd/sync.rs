@@ -119,36 +119,62 @@ pub struct SyncArgs {
 
 /// Exit 0 synced, 1 the server did not accept every entry (conflict, invalid, suspect or
 /// rejected: each is listed), 2 usage or network error.
-pub fn sync(a: SyncArgs) -> Result<Outcome, CliError> {
-    let token = match a.token {
-        Some(t) => t,
-        None => std::fs::read_to_string(token_path(&a.ledger))
+/// The device token: given, or `<ledger>.token` from `evoucher enrol`.
+pub fn device_token(ledger: &Path, given: Option<String>) -> Result<String, CliError> {
+    match given {
+        Some(t) => Ok(t),
+        None => Ok(std::fs::read_to_string(token_path(ledger))
             .map_err(|_| usage("no --token and no token file: run `evoucher enrol` first"))?
             .trim()
-            .to_owned(),
-    };
-    let ledger = Ledger::open(&a.ledger)
-        .map_err(|e| usage(format!("ledger {}: {e}", a.ledger.display())))?;
-    let server = match a.server {
-        Some(s) => s,
+            .to_owned()),
+    }
+}
+
+/// The server: given, or the one the ledger was enrolled with.
+pub fn server_of(
+    ledger_path: &Path,
+    ledger: &Ledger,
+    given: Option<String>,
+) -> Result<String, CliError> {
+    match given {
+        Some(s) => Ok(s),
         None => ledger
             .enrolment()
-            .map_err(|e| usage(format!("ledger {}: {e}", a.ledger.display())))?
+            .map_err(|e| usage(format!("ledger {}: {e}", ledger_path.display())))?
             .map(|e| e.server)
-            .ok_or_else(|| usage("--server is needed: the ledger does not name its server"))?,
-    };
+            .ok_or_else(|| usage("--server is needed: the ledger does not name its server")),
+    }
+}
+
+/// A 401 from the server, said so a person can act on it.
+pub fn refused_token(e: SyncError, what: &str) -> CliError {
+    match e {
+        SyncError::Status(401, _) => usage(
+            "the server refused this device's token: the device was revoked or the token is \
+             wrong. Nothing was lost; enrol again with a new code (docs/ledger.md)",
+        ),
+        e => usage(format!("{what} failed (nothing lost; run it again): {e}")),
+    }
+}
+
+pub fn sync(a: SyncArgs) -> Result<Outcome, CliError> {
+    let token = device_token(&a.ledger, a.token)?;
+    let ledger = Ledger::open(&a.ledger)
+        .map_err(|e| usage(format!("ledger {}: {e}", a.ledger.display())))?;
+    let server = server_of(&a.ledger, &ledger, a.server)?;
     let trust = a.trust_out.unwrap_or_else(|| default_trust(&a.ledger));
-    let r = SyncClient::new(&server, Some(token))
-        .and_then(|c| c.sync(&ledger, &trust))
-        .map_err(|e| match e {
-            SyncError::Status(401, _) => usage(
-                "the server refused this device's token: the device was revoked or the token is \
-                 wrong. Nothing was lost; enrol again with a new code (docs/ledger.md)",
-            ),
-            e => usage(format!("sync failed (nothing lost; run it again): {e}")),
-        })?;
+    let client = SyncClient::new(&server, Some(token)).map_err(|e| refused_token(e, "sync"))?;
+    let r = client
+        .sync(&ledger, &trust)
+        .map_err(|e| refused_token(e, "sync"))?;
+    // The provider's reimbursement claims, as the server has them now (a server without
+    // claims, or a claim read that fails, leaves the sync as it was).
+    let claims = client.claims().unwrap_or_default();
     if a.json {
-        util::print_json(&serde_json::to_value(&r).unwrap_or_default());
+        let mut v = serde_json::to_value(&r).unwrap_or_default();
+        v["claims"] =
+            serde_json::Value::Array(claims.iter().map(super::claim::summary_json).collect());
+        util::print_json(&v);
     } else {
         println!(
             "synced: {} pushed ({} accepted, {} conflicts, {} invalid, {} suspect{}), {} left; {} new revocations; trust list {} ({})",
@@ -185,6 +211,9 @@ pub fn sync(a: SyncArgs) -> Result<Outcome, CliError> {
             println!(
                 "the server could not place the entry above in this device's chain; entries after it wait (docs/ledger.md, \"What the server answered\")"
             );
+        }
+        for c in claims.iter().take(10) {
+            println!("  {}", super::claim::summary_line(c));
         }
     }
     Ok(if r.not_accepted.is_empty() {

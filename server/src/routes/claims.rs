@@ -39,7 +39,7 @@ use crate::{now, ApiError, AppState};
 /// Most redemptions in one claim ("everything unclaimed" takes the oldest this many).
 pub const MAX_LINES: usize = 10_000;
 /// Largest supporting document.
-pub const MAX_DOCUMENT: usize = 10 * 1024 * 1024;
+pub const MAX_DOCUMENT: usize = evoucher_core::claims::MAX_DOCUMENT;
 /// Most documents on one claim.
 pub const MAX_DOCUMENTS: i64 = 20;
 /// Longest note, question or reason.
@@ -573,18 +573,7 @@ async fn own_claim(
     Ok((r.try_get("state")?, r.try_get("stage")?))
 }
 
-/// What a file is, by its first bytes: JPEG, PNG or PDF, nothing else.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else {
-        None
-    }
-}
+pub use evoucher_core::claims::sniff;
 
 /// A file name fit to show: no path, no control characters, at most 100 characters.
 fn file_name(headers: &HeaderMap, media: &str) -> String {
