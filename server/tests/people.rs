@@ -1330,7 +1330,12 @@ async fn page(
         b = b.header(header::COOKIE, format!("evoucher_session={sid}"));
     }
     let body = match (method, form) {
-        ("POST", Some(f)) if uri.ends_with("/beneficiaries") => {
+        ("POST", Some(f))
+            if uri.ends_with("/beneficiaries")
+                || uri.ends_with("/claims/new")
+                || uri.ends_with("/documents")
+                || uri.ends_with("/payables/results") =>
+        {
             // The CSV upload is a multipart form.
             let csrf = session.map(|x| x.1).unwrap_or("");
             b = b
@@ -1483,6 +1488,55 @@ async fn the_back_office_permission_matrix() {
         ("POST", format!("/users/{target}/disable"), None, vec!["admin"]),
         ("POST", p("/tokens"), Some(p("name=matrix")), everyone.to_vec()),
         ("POST", p("/tokens/not-there/revoke"), None, everyone.to_vec()),
+        // Reimbursement (a claim and a payable that do not exist: who gets past the door).
+        ("GET", p("/claims"), None, everyone.to_vec()),
+        ("GET", p("/claims/new"), None, vec!["provider", "other-provider"]),
+        (
+            "POST",
+            p("/claims/new"),
+            Some(p("program=p1")),
+            vec!["provider", "other-provider"],
+        ),
+        ("GET", p("/claims/CLM-none"), None, everyone.to_vec()),
+        (
+            "POST",
+            p("/claims/CLM-none/decision"),
+            Some(p("stage=1&decision=approve")),
+            vec!["accountant", "cash"],
+        ),
+        (
+            "POST",
+            p("/claims/CLM-none/documents"),
+            Some(p("x")),
+            vec!["provider", "other-provider"],
+        ),
+        (
+            "POST",
+            p("/claims/CLM-none/submit"),
+            None,
+            vec!["provider", "other-provider"],
+        ),
+        (
+            "POST",
+            p("/claims/CLM-none/withdraw"),
+            None,
+            vec!["provider", "other-provider"],
+        ),
+        ("GET", p("/payables"), None, staff.to_vec()),
+        (
+            "POST",
+            p("/payables/batch"),
+            Some(p("program=p1&format=pain.001")),
+            vec!["cash"],
+        ),
+        ("POST", p("/payables/results"), Some(p("x")), vec!["cash"]),
+        ("POST", p("/payables/PAY-none/requeue"), None, vec!["cash"]),
+        (
+            "POST",
+            p("/payables/PAY-none/reissue"),
+            Some(p("reason=lost")),
+            vec!["cash"],
+        ),
     ];
     // Routes needing no session or tested on their own: the sign-in page and form (throttling
     // and login CSRF in the tests above), sign-out (ends the session: the browser test),
@@ -1502,7 +1556,10 @@ async fn the_back_office_permission_matrix() {
         ("POST", "/password"),
     ];
     // Every route of the back office's router, read from its source.
-    let src = include_str!("../src/web/pages.rs");
+    let src = concat!(
+        include_str!("../src/web/pages.rs"),
+        include_str!("../src/web/claims.rs")
+    );
     let mut registered = Vec::new();
     for chunk in src.split(".route(").skip(1) {
         let Some(path) = chunk

@@ -8,6 +8,7 @@
 //! carry the session's CSRF token, checked once, by [`Posted`].
 
 mod chart;
+mod claims;
 pub mod i18n;
 mod pages;
 
@@ -25,7 +26,7 @@ use crate::{ApiError, AppState};
 use i18n::Tr;
 
 pub fn router() -> Router<AppState> {
-    pages::router()
+    pages::router().merge(claims::router())
 }
 
 /// A signed-in person on a page.
@@ -102,6 +103,12 @@ impl Web {
             "/redemptions".into(),
             "nav.redemptions",
             self.can(Perm::ReadRedemptions),
+        );
+        item("/claims".into(), "nav.claims", self.can(Perm::ReadClaims));
+        item(
+            "/payables".into(),
+            "nav.payables",
+            self.can(Perm::ReadClaims) && self.who.own_provider().is_none(),
         );
         item("/audit".into(), "nav.audit", self.can(Perm::ReadAudit));
         item("/users".into(), "nav.users", self.can(Perm::ManageUsers));

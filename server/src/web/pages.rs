@@ -57,7 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke_token))
 }
 
-type PageResult = Result<Response, WebError>;
+pub(super) type PageResult = Result<Response, WebError>;
 
 // ---- templates ----
 
@@ -158,9 +158,9 @@ struct EditValues {
 
 /// Previous and next page links.
 pub struct Pager {
-    prev: Option<String>,
-    next: Option<String>,
-    label: String,
+    pub(super) prev: Option<String>,
+    pub(super) next: Option<String>,
+    pub(super) label: String,
 }
 
 #[derive(Template)]
@@ -286,7 +286,9 @@ struct Tokens {
 // ---- helpers ----
 
 /// The JSON body of an API handler's answer.
-async fn json_of<R: IntoResponse>(r: Result<R, ApiError>) -> Result<serde_json::Value, ApiError> {
+pub(super) async fn json_of<R: IntoResponse>(
+    r: Result<R, ApiError>,
+) -> Result<serde_json::Value, ApiError> {
     let resp = r?.into_response();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
@@ -297,7 +299,7 @@ async fn json_of<R: IntoResponse>(r: Result<R, ApiError>) -> Result<serde_json::
     serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-fn text(v: &serde_json::Value) -> String {
+pub(super) fn text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(s) => s.clone(),
@@ -305,7 +307,7 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
-fn when(t: Option<i64>) -> String {
+pub(super) fn when(t: Option<i64>) -> String {
     t.map(|t| {
         evoucher_core::time::rfc3339(t)
             .replace('T', " ")
@@ -314,7 +316,7 @@ fn when(t: Option<i64>) -> String {
     .unwrap_or_default()
 }
 
-fn pager(base: &str, offset: i64, limit: i64, total: i64, tr: &Tr) -> Pager {
+pub(super) fn pager(base: &str, offset: i64, limit: i64, total: i64, tr: &Tr) -> Pager {
     let sep = if base.contains('?') { '&' } else { '?' };
     Pager {
         prev: (offset > 0).then(|| format!("{base}{sep}offset={}", (offset - limit).max(0))),
@@ -335,7 +337,7 @@ fn safe_next(next: &str) -> &str {
     }
 }
 
-fn api(w: &Web, e: ApiError) -> WebError {
+pub(super) fn api(w: &Web, e: ApiError) -> WebError {
     WebError::api(w, e)
 }
 
