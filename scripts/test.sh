@@ -140,7 +140,7 @@ npm ci --prefix server/tests/browser --no-audit --no-fund --loglevel=error
 # One file at a time (each starts its own server; the first clears the screenshots).
 EVOUCHER_BIN="$root/target/debug/evoucher" CHROMIUM="$(command -v chromium)" \
   node --test --test-concurrency=1 server/tests/browser/backoffice.test.mjs \
-  server/tests/browser/oidc.test.mjs
+  server/tests/browser/oidc.test.mjs server/tests/browser/claims.test.mjs
 
 fuzz_secs="${FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" != "0" ]; then

@@ -360,6 +360,7 @@ fn time_local(s: &str) -> Option<i64> {
 struct LineRow {
     redemption: String,
     voucher: String,
+    voucher_short: String,
     beneficiary: String,
     device: String,
     at: String,
@@ -430,9 +431,11 @@ async fn claim_page(w: Web, Path(id): Path<String>, Query(q): Query<ClaimQuery>)
             for it in l["items"].as_array().into_iter().flatten() {
                 what.push(format!("{} × {}", text(&it["quantity"]), text(&it["code"])));
             }
+            let voucher = text(&l["voucher"]);
             LineRow {
                 redemption: text(&l["redemption"]),
-                voucher: text(&l["voucher"]),
+                voucher_short: format!("{}…", voucher.chars().take(8).collect::<String>()),
+                voucher,
                 beneficiary: text(&l["beneficiary"]),
                 device: text(&l["device"]),
                 at: when(l["at"].as_i64()),
@@ -472,7 +475,11 @@ async fn claim_page(w: Web, Path(id): Path<String>, Query(q): Query<ClaimQuery>)
                         when(s["at"].as_i64()),
                         tr.t(&format!("claims.step.{}", text(&s["action"])))
                             .to_owned(),
-                        format!("{} ({})", text(&s["by"]), text(&s["role"])),
+                        format!(
+                            "{} ({})",
+                            text(&s["by"]),
+                            tr.t(&format!("role.{}", text(&s["role"])))
+                        ),
                         [
                             s["amount"].as_i64().map(|a| money(Some(a), &cur)),
                             s["text"].as_str().map(str::to_owned),
