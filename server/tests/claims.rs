@@ -474,6 +474,32 @@ async fn from_a_phones_claim_to_a_paid_payable() {
     );
     let (_, _, mine) = request(&s, "GET", "/api/v1/sync/claims", Some(&phone.token), None).await;
     assert_eq!(mine["claims"][0]["state"], "paid", "{mine}");
+    // A redemption paid for cannot be voided by the phone afterwards.
+    let mut phone = phone;
+    let text = {
+        let (_, _, v) = request(
+            &s,
+            "GET",
+            &format!("/api/v1/vouchers/{}", lines[1]["voucher"].as_str().unwrap()),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        v["text"].as_str().unwrap().to_owned()
+    };
+    let (_, status, why) = phone
+        .says(
+            &s,
+            Says {
+                kind: Some(evoucher_core::ledger::EntryKind::Void),
+                voucher_text: text,
+                voids: Some(lines[1]["redemption"].as_str().unwrap().into()),
+                ..Says::default()
+            },
+        )
+        .await;
+    assert_eq!(status, "invalid");
+    assert!(why.contains("approved for payment"), "{why}");
     assert_eq!(mine["claims"][0]["payable"]["state"], "paid");
 
     // Every step in the audit log.

@@ -1482,6 +1482,12 @@ async fn the_back_office_permission_matrix() {
             vec!["manager", "other-manager"],
         ),
         ("POST", p("/providers/SP-1/code"), None, vec!["manager", "other-manager"]),
+        (
+            "POST",
+            p("/providers/SP-1/payout"),
+            Some(p("payout_kind=bank&holder=H&number=123456&bank=B")),
+            vec!["manager", "other-manager"],
+        ),
         ("POST", p("/devices/dev-not-there/revoke"), None, vec!["manager", "other-manager"]),
         ("POST", p("/users"), Some(p("name=new-account&role=auditor")), vec!["admin"]),
         ("POST", format!("/users/{target}/reset"), None, vec!["admin"]),

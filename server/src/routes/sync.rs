@@ -248,6 +248,9 @@ struct Target {
     voucher_id: VoucherId,
     accepted: bool,
     voided: bool,
+    /// The claim that has it approved for payment (payable, paid or failed), if any: money
+    /// decided on cannot be taken back by a phone.
+    reimbursed: Option<String>,
 }
 
 /// Everything the judging of one push reads from the database, under the push's lock.
@@ -347,7 +350,8 @@ async fn load(
     for r in rows_in(
         tx,
         "SELECT r.id, r.device_id, r.kind, r.voucher_id, r.status, \
-         (SELECT COUNT(*) FROM redemptions v WHERE v.kind = 'void' AND v.voids = r.id AND v.status = 'accepted') AS voided \
+         (SELECT COUNT(*) FROM redemptions v WHERE v.kind = 'void' AND v.voids = r.id AND v.status = 'accepted') AS voided, \
+         (SELECT MIN(c.id) FROM claimed x JOIN claims c ON c.id = x.claim_id WHERE x.redemption_id = r.id AND c.state IN ('payable', 'paid', 'failed')) AS reimbursed \
          FROM redemptions r WHERE r.id IN ({IN})",
         &[],
         &named,
@@ -366,6 +370,7 @@ async fn load(
                 voucher_id,
                 accepted: r.try_get::<String, _>("status")? == "accepted",
                 voided: r.try_get::<i64, _>("voided")? > 0,
+                reimbursed: r.try_get("reimbursed")?,
             },
         );
     }
@@ -447,6 +452,11 @@ fn judge(e: &Entry, c: &Checked, k: &mut Known, sc: &Scene<'_>) -> Judged {
         });
         if let Err(why) = rules::check_void(t.as_ref(), &dev.id, &e.voucher_id) {
             return Judged::invalid(format!("void not accepted: {why}"));
+        }
+        if let Some(claim) = k.targets.get(target_id).and_then(|t| t.reimbursed.clone()) {
+            return Judged::invalid(format!(
+                "void not accepted: the redemption is approved for payment in claim {claim}; ask the program to correct it"
+            ));
         }
         if let Some(t) = k.targets.get_mut(target_id) {
             t.voided = true;
@@ -638,6 +648,7 @@ async fn push(
                 voucher_id: e.voucher_id,
                 accepted: j.status == "accepted",
                 voided: false,
+                reimbursed: None,
             },
         );
         last_seq = e.seq;

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/providers", get(providers_page).post(create_provider))
         .route("/providers/{id}", get(provider_page))
         .route("/providers/{id}/code", post(enrolment_code))
+        .route("/providers/{id}/payout", post(provider_payout))
         .route("/devices/{id}/revoke", post(revoke_device))
         .route("/redemptions", get(redemptions_page))
         .route("/audit", get(audit_page))
@@ -154,6 +155,11 @@ struct EditValues {
     items: String,
     /// Vouchers are issued: the issuer and the currency can no longer change.
     fixed: bool,
+    stages: String,
+    item_prices: String,
+    payer_name: String,
+    payer_account: String,
+    payer_bic: String,
 }
 
 /// Previous and next page links.
@@ -214,6 +220,8 @@ struct Providers {
     p: Page,
     rows: Vec<(String, String, String, i64, i64)>,
     can_manage: bool,
+    /// The new provider form's payout fields (empty).
+    payout: PayoutForm,
 }
 
 #[derive(Template)]
@@ -226,6 +234,7 @@ struct ProviderPage {
     /// (instructions, QR SVG, code) right after a code was made: shown once.
     code: Option<(String, String, String)>,
     can_manage: bool,
+    payout: PayoutForm,
 }
 
 #[derive(Template)]
@@ -880,6 +889,18 @@ struct ProgramForm {
     items: String,
     #[serde(default)]
     partial: Option<String>,
+    /// Reimbursement: approving roles in order (comma-separated).
+    #[serde(default)]
+    stages: String,
+    /// `CODE=PRICE` lines (minor units).
+    #[serde(default)]
+    item_prices: String,
+    #[serde(default)]
+    payer_name: String,
+    #[serde(default)]
+    payer_account: String,
+    #[serde(default)]
+    payer_bic: String,
 }
 
 fn list_of(s: &str) -> Vec<String> {
@@ -926,6 +947,35 @@ fn program_settings(f: &ProgramForm, id: &str) -> Result<programs::NewProgram, S
                 "validity_days: {d:?} is not a whole number of days"
             ))
         }
+    }
+    if !f.stages.trim().is_empty() {
+        body["stages"] = list_of(&f.stages).into();
+    }
+    let mut prices = serde_json::Map::new();
+    for line in f
+        .item_prices
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        match line.split_once('=').map(|(c, p)| (c.trim(), number(p))) {
+            Some((code, Some(price))) if !code.is_empty() => {
+                prices.insert(code.to_owned(), price.into());
+            }
+            _ => {
+                return Err(format!(
+                    "item prices: {line:?} is not CODE=PRICE (minor units)"
+                ))
+            }
+        }
+    }
+    body["item_prices"] = prices.into();
+    if !f.payer_name.trim().is_empty() || !f.payer_account.trim().is_empty() {
+        let mut payer = serde_json::json!({"name": f.payer_name.trim(), "account": f.payer_account.trim().replace(' ', "")});
+        if !f.payer_bic.trim().is_empty() {
+            payer["bic"] = f.payer_bic.trim().into();
+        }
+        body["payer"] = payer;
     }
     serde_json::from_value(body).map_err(|e| e.to_string())
 }
@@ -1123,6 +1173,19 @@ async fn program_page_with(w: &Web, id: String, fl: Flags, error: Option<String>
             })
             .unwrap_or_default(),
         fixed: c["vouchers_issued"].as_i64().unwrap_or(0) > 0,
+        stages: list(&one["stages"]),
+        item_prices: one["item_prices"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", text(v)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default(),
+        payer_name: text(&one["payer"]["name"]),
+        payer_account: text(&one["payer"]["account"]),
+        payer_bic: text(&one["payer"]["bic"]),
     };
     let failed = error.is_some();
     let mut r = render(&ProgramPage {
@@ -1648,6 +1711,7 @@ async fn providers_with(w: &Web, error: Option<String>) -> PageResult {
         p: w.page(w.tr.t("providers.title")).error(error.clone()),
         rows,
         can_manage: w.can(Perm::ManageProviders),
+        payout: PayoutForm::default(),
     });
     if error.is_some() {
         *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -1665,25 +1729,78 @@ struct ProviderForm {
     name: String,
     #[serde(default)]
     category: String,
+    #[serde(flatten)]
+    payout: PayoutForm,
+}
+
+/// A payout account as the forms give it (every field a string; unused ones empty).
+#[derive(Deserialize, Default)]
+pub(super) struct PayoutForm {
     #[serde(default)]
-    bank: String,
+    pub payout_kind: String,
     #[serde(default)]
-    mobile: String,
+    pub holder: String,
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub bank: String,
+    #[serde(default)]
+    pub bic: String,
+    #[serde(default)]
+    pub msisdn: String,
+    #[serde(default)]
+    pub operator: String,
+}
+
+impl PayoutForm {
+    /// The account, if a holder is given; or why the fields do not make one.
+    fn account(&self) -> Result<Option<evoucher_core::payable::Account>, String> {
+        use evoucher_core::payable::Account;
+        if self.holder.trim().is_empty() {
+            return Ok(None);
+        }
+        let t = |s: &str| s.trim().to_owned();
+        let a = match self.payout_kind.as_str() {
+            "mobile" => Account::Mobile {
+                holder: t(&self.holder),
+                msisdn: self.msisdn.chars().filter(|c| !c.is_whitespace()).collect(),
+                operator: t(&self.operator),
+            },
+            _ => Account::Bank {
+                holder: t(&self.holder),
+                number: self.number.chars().filter(|c| !c.is_whitespace()).collect(),
+                bank: t(&self.bank),
+                bic: Some(t(&self.bic)).filter(|b| !b.is_empty()),
+            },
+        };
+        a.check().map_err(|e| format!("payout account: {e}"))?;
+        Ok(Some(a))
+    }
+
+    /// The form's fields for an account already recorded.
+    fn of(v: &serde_json::Value) -> PayoutForm {
+        PayoutForm {
+            payout_kind: text(&v["kind"]),
+            holder: text(&v["holder"]),
+            number: text(&v["number"]),
+            bank: text(&v["bank"]),
+            bic: text(&v["bic"]),
+            msisdn: text(&v["msisdn"]),
+            operator: text(&v["operator"]),
+        }
+    }
 }
 
 async fn create_provider(Posted { w, form: f }: Posted<ProviderForm>) -> PageResult {
     w.need(Perm::ManageProviders)?;
-    let mut payout = serde_json::Map::new();
-    if !f.bank.trim().is_empty() {
-        payout.insert("bank".into(), f.bank.trim().into());
-    }
-    if !f.mobile.trim().is_empty() {
-        payout.insert("mobile".into(), f.mobile.trim().into());
-    }
+    let payout = match f.payout.account() {
+        Ok(a) => a,
+        Err(e) => return providers_with(&w, Some(e)).await,
+    };
     let body = serde_json::json!({
         "id": f.id.trim(), "name": f.name.trim(),
         "category": (!f.category.trim().is_empty()).then(|| f.category.trim().to_owned()),
-        "payout_account": (!payout.is_empty()).then(|| serde_json::Value::Object(payout).to_string()),
+        "payout": payout,
     });
     let np: devices::NewProvider =
         serde_json::from_value(body).map_err(|e| api(&w, ApiError::BadRequest(e.to_string())))?;
@@ -1714,14 +1831,24 @@ async fn provider_with(w: &Web, id: &str, code: Option<(String, String, String)>
     .await
     .map_err(|e| api(w, e))?;
     let tr = w.tr;
-    let payout = p["payout_account"]
-        .as_str()
-        .map(|s| {
-            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s)
-                .map(|m| m.values().map(text).collect::<Vec<_>>().join(" · "))
-                .unwrap_or_else(|_| s.to_owned())
-        })
-        .unwrap_or_else(|| tr.t("common.none").to_owned());
+    let payout = match (&p["payout"], p["payout_account"].as_str()) {
+        (a, _) if a.is_object() => [
+            &a["holder"],
+            &a["number"],
+            &a["bank"],
+            &a["bic"],
+            &a["msisdn"],
+            &a["operator"],
+        ]
+        .iter()
+        .map(|x| text(x))
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · "),
+        (_, Some(legacy)) => legacy.to_owned(),
+        _ => tr.t("common.none").to_owned(),
+    };
+    let payout_form = PayoutForm::of(&p["payout"]);
     let facts = vec![
         (tr.t("providers.name").to_owned(), text(&p["name"])),
         (tr.t("providers.category").to_owned(), text(&p["category"])),
@@ -1756,7 +1883,41 @@ async fn provider_with(w: &Web, id: &str, code: Option<(String, String, String)>
         devices,
         code,
         can_manage: w.can(Perm::ManageProviders),
+        payout: payout_form,
     }))
+}
+
+/// Record a provider's payout account (the form on its page).
+async fn provider_payout(
+    Path(id): Path<String>,
+    Posted { w, form }: Posted<PayoutForm>,
+) -> PageResult {
+    w.permit(Perm::ManageProviders, Scope::Provider, &id)
+        .await?;
+    let payout = match form.account() {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Err(WebError::page(
+                &w,
+                StatusCode::BAD_REQUEST,
+                "payout account: the holder is required",
+            ))
+        }
+        Err(e) => return Err(WebError::page(&w, StatusCode::BAD_REQUEST, &e)),
+    };
+    let _ = devices::update_provider(
+        State(w.s.clone()),
+        Extension(w.who.clone()),
+        w.client,
+        Path(id.clone()),
+        ApiJson(devices::ProviderEdit {
+            payout: Some(payout),
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(|e| api(&w, e))?;
+    Ok(Redirect::to(&format!("/providers/{id}")).into_response())
 }
 
 async fn provider_page(w: Web, Path(id): Path<String>) -> PageResult {

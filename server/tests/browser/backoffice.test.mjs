@@ -186,7 +186,10 @@ test("the back office, as each role, in a real browser", { timeout: 240_000 }, a
     await page.fill("#id", "SP-0042");
     await page.fill("#name", "Mama Mboga Grocers");
     await page.fill("#category", "grocery");
-    await page.fill("#bank", "Mama Mboga Ltd, KE12 3456 7890 1234, Equity Bank, EQBLKENA");
+    await page.fill("#holder", "Mama Mboga Ltd");
+    await page.fill("#number", "KE12 3456 7890 1234");
+    await page.fill("#bank", "Equity Bank");
+    await page.fill("#bic", "EQBLKENA");
     await page.click("form[action='/providers'] button[type=submit]");
     await page.waitForURL(/\/providers\/SP-0042/);
     await page.click("form[action='/providers/SP-0042/code'] button");
