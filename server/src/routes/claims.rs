@@ -902,8 +902,9 @@ pub(crate) async fn decide_as(
         .ok_or_else(|| ApiError::Internal("a claim past its stages".into()))?;
     if u.role.as_str() != role {
         return Err(ApiError::Forbidden(format!(
-            "stage {stage} of this claim is decided by a {role}; you are a {}",
-            u.role.as_str()
+            "stage {stage} of this claim is decided by the {} role; yours is {}",
+            role.replace('_', " "),
+            u.role.as_str().replace('_', " ")
         )));
     }
     // Segregation of duties: one person decides one stage of a claim.
