@@ -276,6 +276,68 @@ fn a_phone_claims_and_is_paid() {
         None,
     );
     let line = full["lines"][0]["redemption"].as_str().unwrap();
+    // First the accountant returns it with a question; the phone sees it and answers with a
+    // delivery note, and the claim is back at stage 1 with both documents.
+    let (st, v) = call(
+        &addr2,
+        "POST",
+        &format!("/api/v1/claims/{id}/decision"),
+        Some(&acct),
+        Some(&json!({"stage": 1, "decision": "return", "reason": "please add the delivery note"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (code, out, _) = evoucher(&["sync", "--ledger", ledger, "--server", &base2]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("RETURNED with a question: please add the delivery note")
+            && out.contains(&format!("evoucher claim answer {id}")),
+        "{out}"
+    );
+    let (code, _, err) = evoucher(&[
+        "claim", "answer", &id, "--ledger", ledger, "--server", &base2,
+    ]);
+    assert_eq!(
+        code, 2,
+        "an answer with nothing in it is refused before anything is sent"
+    );
+    assert!(err.contains("--note, --doc or both"), "{err}");
+    let delivery = d.join("delivery.png");
+    image::GrayImage::from_fn(40, 30, |x, y| image::Luma([((x * 5 + y) % 256) as u8]))
+        .save(&delivery)
+        .unwrap();
+    let (code, out, err) = evoucher(&[
+        "claim",
+        "answer",
+        &id,
+        "--ledger",
+        ledger,
+        "--server",
+        &base2,
+        "--doc",
+        delivery.to_str().unwrap(),
+        "--note",
+        "delivery note attached",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let answered: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (answered["state"].as_str(), answered["stage"].as_i64()),
+        (Some("submitted"), Some(1)),
+        "{answered}"
+    );
+    let (_, full) = call(
+        &addr2,
+        "GET",
+        &format!("/api/v1/claims/{id}"),
+        Some(&acct),
+        None,
+    );
+    assert_eq!(full["documents"].as_array().unwrap().len(), 2, "{full}");
+    assert!(
+        full.to_string().contains("delivery note attached"),
+        "the answer is in the claim's history: {full}"
+    );
     let (st, v) = call(
         &addr2,
         "POST",

@@ -74,23 +74,56 @@ impl SyncClient {
             .to_owned();
         let state = claim["state"].as_str().unwrap_or("");
         if state == "draft" || state == "returned" {
-            for d in docs {
-                let sha = d.sha256();
-                let _: serde_json::Value = self.send_json(|| {
-                    self.http
-                        .put(format!(
-                            "{}/api/v1/sync/claims/{id}/documents/{sha}",
-                            self.base
-                        ))
-                        .header("content-type", "application/octet-stream")
-                        .header("x-file-name", ascii_name(&d.name))
-                        .body(d.bytes.clone())
-                })?;
-            }
+            // The note went with a new claim; on a returned one it is the answer.
+            let answer = if state == "returned" {
+                req.note.as_deref()
+            } else {
+                None
+            };
+            self.upload_and_submit(&id, docs, answer)
+        } else {
+            // Already submitted (an earlier run's answer was lost): ask for it as it is now.
+            self.send_json(|| {
+                self.http
+                    .post(format!("{}/api/v1/sync/claims/{id}/submit", self.base))
+            })
+        }
+    }
+
+    /// Answer a claim a reviewer returned with a question: add documents and submit it again,
+    /// with the answer as its note (it goes back to stage 1).
+    pub fn answer_claim(
+        &self,
+        id: &str,
+        note: Option<&str>,
+        docs: &[Document],
+    ) -> Result<serde_json::Value, SyncError> {
+        self.upload_and_submit(id, docs, note)
+    }
+
+    fn upload_and_submit(
+        &self,
+        id: &str,
+        docs: &[Document],
+        note: Option<&str>,
+    ) -> Result<serde_json::Value, SyncError> {
+        for d in docs {
+            let sha = d.sha256();
+            let _: serde_json::Value = self.send_json(|| {
+                self.http
+                    .put(format!(
+                        "{}/api/v1/sync/claims/{id}/documents/{sha}",
+                        self.base
+                    ))
+                    .header("content-type", "application/octet-stream")
+                    .header("x-file-name", ascii_name(&d.name))
+                    .body(d.bytes.clone())
+            })?;
         }
         self.send_json(|| {
             self.http
                 .post(format!("{}/api/v1/sync/claims/{id}/submit", self.base))
+                .json(&serde_json::json!({ "note": note }))
         })
     }
 

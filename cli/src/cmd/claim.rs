@@ -58,7 +58,22 @@ enum Cmd {
         /// A supporting document: a JPEG or PNG photo or a PDF (10 MiB at most); repeat it.
         #[arg(long = "doc", value_name = "FILE")]
         docs: Vec<PathBuf>,
-        /// A note for the reviewers (or, on a returned claim, the answer to their question).
+        /// A note for the reviewers.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Answer a claim a reviewer returned with a question: add documents and submit it again
+    /// (it goes back to the first stage). Exit 0 submitted, 2 refused or network error.
+    Answer {
+        #[command(flatten)]
+        device: Device,
+        /// The claim's id (CLM-…).
+        claim: String,
+        /// A document the reviewer asked for: a JPEG or PNG photo or a PDF (10 MiB at most);
+        /// repeat it.
+        #[arg(long = "doc", value_name = "FILE")]
+        docs: Vec<PathBuf>,
+        /// The answer to the reviewer's question.
         #[arg(long)]
         note: Option<String>,
     },
@@ -119,8 +134,9 @@ pub fn summary_line(c: &serde_json::Value) -> String {
             c["stages"].as_array().map(|a| a.len()).unwrap_or(0)
         ),
         "returned" => format!(
-            "RETURNED with a question: {}",
-            c["question"].as_str().unwrap_or("")
+            "RETURNED with a question: {} (answer it with `evoucher claim answer {}`)",
+            c["question"].as_str().unwrap_or(""),
+            c["id"].as_str().unwrap_or("?")
         ),
         "rejected" => format!("REJECTED: {}", c["reason"].as_str().unwrap_or("")),
         "payable" => format!("approved, {} to be paid", money(c, "approved")),
@@ -162,6 +178,36 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
             docs,
             note,
         } => submit(&device, program, redemptions, up_to, &docs, note),
+        Cmd::Answer {
+            device,
+            claim,
+            docs,
+            note,
+        } => {
+            if docs.is_empty() && note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+                return Err(usage(
+                    "answer the reviewer's question with --note, --doc or both",
+                ));
+            }
+            let documents = read_documents(&docs)?;
+            let (c, _) = client(&device)?;
+            let v = c
+                .answer_claim(&claim, note.as_deref(), &documents)
+                .map_err(|e| match e {
+                    evoucher_core::sync::SyncError::Status(code, why)
+                        if (400..500).contains(&code) && code != 401 =>
+                    {
+                        usage(format!("the server refused the answer: {why}"))
+                    }
+                    e => refused_token(e, "answering the claim"),
+                })?;
+            if device.json {
+                util::print_json(&summary_json(&v));
+            } else {
+                println!("{}", summary_line(&v));
+            }
+            Ok(Outcome::Ok)
+        }
         Cmd::List { device } => {
             let (c, _) = client(&device)?;
             let list = c.claims().map_err(|e| refused_token(e, "reading claims"))?;
@@ -202,31 +248,7 @@ fn submit(
     note: Option<String>,
 ) -> Result<Outcome, CliError> {
     let up_to = up_to.as_deref().map(util::parse_time).transpose()?;
-    // Read every document first: a missing or oversized file stops before anything is sent.
-    let mut documents = Vec::new();
-    for p in docs {
-        let bytes = std::fs::read(p).map_err(io_err(format!("reading {}", p.display())))?;
-        if bytes.len() > MAX_DOCUMENT {
-            return Err(usage(format!(
-                "{}: {} bytes, over the 10 MiB a document may have",
-                p.display(),
-                bytes.len()
-            )));
-        }
-        if evoucher_core::claims::sniff(&bytes).is_none() {
-            return Err(usage(format!(
-                "{}: a supporting document is a JPEG or PNG photo or a PDF",
-                p.display()
-            )));
-        }
-        documents.push(Document {
-            name: p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            bytes,
-        });
-    }
+    let documents = read_documents(docs)?;
     let (c, ledger) = client(device)?;
     let path = pending_path(&ledger);
     // A submit cut off earlier for the same program is resumed with its key.
@@ -282,6 +304,36 @@ fn submit(
         }
         Err(e) => Err(refused_token(e, "claim")),
     }
+}
+
+/// Read every document first: a missing, oversized or wrong-typed file stops before anything
+/// is sent.
+fn read_documents(docs: &[PathBuf]) -> Result<Vec<Document>, CliError> {
+    let mut documents = Vec::new();
+    for p in docs {
+        let bytes = std::fs::read(p).map_err(io_err(format!("reading {}", p.display())))?;
+        if bytes.len() > MAX_DOCUMENT {
+            return Err(usage(format!(
+                "{}: {} bytes, over the 10 MiB a document may have",
+                p.display(),
+                bytes.len()
+            )));
+        }
+        if evoucher_core::claims::sniff(&bytes).is_none() {
+            return Err(usage(format!(
+                "{}: a supporting document is a JPEG or PNG photo or a PDF",
+                p.display()
+            )));
+        }
+        documents.push(Document {
+            name: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes,
+        });
+    }
+    Ok(documents)
 }
 
 fn random16() -> Result<[u8; 16], CliError> {
