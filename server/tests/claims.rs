@@ -1192,3 +1192,71 @@ async fn failed_payments_requeue_and_mobile_money() {
     .await;
     assert!(String::from_utf8_lossy(&r).contains("not paid or failed"));
 }
+
+/// Documents are limited: 10 MiB each (exactly 10 MiB is taken, a byte more is 413 and stores
+/// nothing) and 20 per claim (the 21st is refused with the limit named).
+#[tokio::test]
+async fn documents_are_limited_in_size_and_number() {
+    let s = state("doclimits").await;
+    let (phone, _) = world(&s, 1).await;
+    let (st, _, c) = request(
+        &s,
+        "POST",
+        "/api/v1/sync/claims",
+        Some(&phone.token),
+        Some(json!({"key": "limits", "program": "food"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let pdf_of = |len: usize, n: usize| {
+        let mut b = format!("%PDF-1.7\n% document {n}\n").into_bytes();
+        b.resize(len, b' ');
+        b
+    };
+    let max = evoucher_server::routes::claims::MAX_DOCUMENT;
+    let (st, v) = put_doc(
+        &s,
+        &phone.token,
+        "/api/v1/sync/claims",
+        &id,
+        &pdf_of(max + 1, 0),
+    )
+    .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    let (st, v) = put_doc(
+        &s,
+        &phone.token,
+        "/api/v1/sync/claims",
+        &id,
+        &pdf_of(max, 1),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "exactly 10 MiB is taken: {v}");
+    for n in 2..=20 {
+        let (st, v) = put_doc(&s, &phone.token, "/api/v1/sync/claims", &id, &pdf_of(64, n)).await;
+        assert_eq!(st, StatusCode::CREATED, "document {n}: {v}");
+    }
+    let (st, v) = put_doc(
+        &s,
+        &phone.token,
+        "/api/v1/sync/claims",
+        &id,
+        &pdf_of(64, 21),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap_or("").contains("at most 20"),
+        "{v}"
+    );
+    let (_, _, full) = request(
+        &s,
+        "GET",
+        &format!("/api/v1/sync/claims/{id}"),
+        Some(&phone.token),
+        None,
+    )
+    .await;
+    assert_eq!(full["documents"].as_array().unwrap().len(), 20, "{full}");
+}
