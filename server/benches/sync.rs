@@ -15,111 +15,13 @@
 //! EVOUCHER_BENCH_DEVICES (default 8), EVOUCHER_BENCH_ISSUE (default 100,000; 0 skips).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use evoucher_core::ledger::{Ledger, Options, RedeemRequest, Redeemer};
+
+mod common;
+use common::*;
 use serde_json::{json, Value};
-
-const ADMIN: &str = "bench-admin-token-0123456789abcdef";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace(['_', ','], "").parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(database: &str, dir: &std::path::Path) -> Server {
-    let bin = std::env::var("EVOUCHER_BIN").expect("EVOUCHER_BIN: the evoucher binary");
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-        .current_dir(dir)
-        .env("EVOUCHER_ADMIN_TOKEN", ADMIN)
-        .env("EVOUCHER_MASTER_KEY", "33".repeat(32))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_owned();
-    Server { child, base: addr }
-}
-
-/// CPU seconds (user + system) the process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = stat.rsplit_once(')').unwrap().1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    let hz = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0);
-    ticks / hz
-}
-
-/// (current RSS, peak RSS) in MiB.
-fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (kb("VmRSS:"), kb("VmHWM:"))
-}
-
-fn post(c: &reqwest::blocking::Client, url: &str, token: &str, body: &Value) -> Value {
-    let r = c.post(url).bearer_auth(token).json(body).send().unwrap();
-    let st = r.status();
-    let j: Value = r.json().unwrap_or(Value::Null);
-    assert!(st.is_success(), "{url}: {st} {j}");
-    j
-}
-
-fn issue(c: &reqwest::blocking::Client, base: &str, program: &str, ids: &[String]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for part in ids.chunks(10_000) {
-        let bens: Vec<Value> = part.iter().map(|i| json!({ "id": i })).collect();
-        let j = post(
-            c,
-            &format!("{base}/api/v1/programs/{program}/vouchers"),
-            ADMIN,
-            &json!({ "beneficiaries": bens }),
-        );
-        out.extend(j["vouchers"].as_array().unwrap().iter().cloned());
-    }
-    out
-}
 
 fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
     let server = start(database, dir);
@@ -162,19 +64,7 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
             },
         )
         .unwrap();
-        let code = post(
-            &c,
-            &format!("{base}/api/v1/providers/SP-1/enrolment-codes"),
-            ADMIN,
-            &json!({}),
-        );
-        let e = c
-            .post(format!("{base}/api/v1/devices/enrol"))
-            .json(&json!({"code": code["code"], "public_key": l.device_public()}))
-            .send()
-            .unwrap()
-            .json::<Value>()
-            .unwrap();
+        let token = enrol(&c, &base, "SP-1", &l.device_public());
         let who = Redeemer {
             provider: "SP-1",
             category: None,
@@ -189,7 +79,7 @@ fn ingest(database: &str, dir: &std::path::Path, n: usize, devices: usize) {
             .chunks(500)
             .map(|b| json!({ "entries": b }).to_string())
             .collect();
-        phones.push((e["token"].as_str().unwrap().to_owned(), bodies));
+        phones.push((token, bodies));
         ledgers.push((l, out.len()));
     }
 
@@ -540,22 +430,4 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-}
-
-fn fresh_pg(admin: &str, name: &str) -> String {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use sqlx::Executor;
-        let pool = sqlx::PgPool::connect(admin).await.unwrap();
-        pool.execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .await
-        .unwrap();
-        pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-    });
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-    format!("{base}/{name}")
 }

@@ -175,6 +175,30 @@ async fn put_doc(
     (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
+/// A phone's claim of everything unclaimed in `food`, made with `key` and submitted; its id.
+async fn submitted_claim(s: &AppState, device: &str, key: &str) -> String {
+    let (st, _, c) = request(
+        s,
+        "POST",
+        "/api/v1/sync/claims",
+        Some(device),
+        Some(json!({"key": key, "program": "food"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (st, _, v) = request(
+        s,
+        "POST",
+        &format!("/api/v1/sync/claims/{id}/submit"),
+        Some(device),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    id
+}
+
 async fn decide(s: &AppState, token: &str, claim: &str, body: Value) -> (StatusCode, Value) {
     let (st, _, v) = request(
         s,
@@ -640,23 +664,7 @@ async fn one_decision_per_stage_and_one_stage_per_person() {
     assert_eq!(st, StatusCode::OK, "{v}");
     let c1 = token(&s, "cash1", "cash_manager", json!({})).await;
     let c2 = token(&s, "cash2", "cash_manager", json!({})).await;
-    let (_, _, c) = request(
-        &s,
-        "POST",
-        "/api/v1/sync/claims",
-        Some(&phone.token),
-        Some(json!({"key": "k", "program": "food"})),
-    )
-    .await;
-    let id = c["id"].as_str().unwrap().to_owned();
-    request(
-        &s,
-        "POST",
-        &format!("/api/v1/sync/claims/{id}/submit"),
-        Some(&phone.token),
-        None,
-    )
-    .await;
+    let id = submitted_claim(&s, &phone.token, "k").await;
     let (a, b) = tokio::join!(
         decide(&s, &c1, &id, json!({"stage": 1, "decision": "approve"})),
         decide(&s, &c2, &id, json!({"stage": 1, "decision": "approve"}))
@@ -1013,23 +1021,7 @@ async fn failed_payments_requeue_and_mobile_money() {
             v["payable"]["id"].as_str().unwrap().to_owned()
         }
     };
-    let (_, _, c) = request(
-        &s,
-        "POST",
-        "/api/v1/sync/claims",
-        Some(&phone.token),
-        Some(json!({"key": "k", "program": "food"})),
-    )
-    .await;
-    let id = c["id"].as_str().unwrap().to_owned();
-    request(
-        &s,
-        "POST",
-        &format!("/api/v1/sync/claims/{id}/submit"),
-        Some(&phone.token),
-        None,
-    )
-    .await;
+    let id = submitted_claim(&s, &phone.token, "k").await;
     let pay = approve(id.clone()).await;
     let (_, _, b) = request(
         &s,
@@ -1135,23 +1127,7 @@ async fn failed_payments_requeue_and_mobile_money() {
     request(&s, "POST", "/api/v1/providers", Some(ADMIN), Some(json!({"id": "SP-M", "name": "Kiosk", "category": "grocery", "payout": {"kind": "mobile", "holder": "Amina K.", "msisdn": "+254712345678", "operator": "M-Pesa"}}))).await;
     let mut m = Forger::enrol(&s, ADMIN, "SP-M").await;
     redeem(&s, &mut m, "food", 1, 50).await;
-    let (_, _, c) = request(
-        &s,
-        "POST",
-        "/api/v1/sync/claims",
-        Some(&m.token),
-        Some(json!({"key": "m", "program": "food"})),
-    )
-    .await;
-    let mid = c["id"].as_str().unwrap().to_owned();
-    request(
-        &s,
-        "POST",
-        &format!("/api/v1/sync/claims/{mid}/submit"),
-        Some(&m.token),
-        None,
-    )
-    .await;
+    let mid = submitted_claim(&s, &m.token, "m").await;
     let mpay = approve(mid.clone()).await;
     let (st, _, bm) = request(
         &s,
