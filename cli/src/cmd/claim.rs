@@ -12,7 +12,7 @@ use evoucher_core::ledger::Ledger;
 use evoucher_core::sync::SyncClient;
 use serde::{Deserialize, Serialize};
 
-use super::sync::{device_token, refused_token, server_of};
+use super::device::{device_token, refused_token, server_of};
 use crate::util::{self, io_err, usage, CliError, Outcome};
 
 #[derive(Debug, clap::Args)]

@@ -1,6 +1,7 @@
 //! Subcommands: one module each.
 
 mod claim;
+mod device;
 mod inspect;
 mod issue;
 mod keygen;
