@@ -120,10 +120,15 @@ impl SyncClient {
                     .body(d.bytes.clone())
             })?;
         }
+        // `note` only when there is one (the API's schema has no null).
+        let body = match note {
+            Some(n) => serde_json::json!({ "note": n }),
+            None => serde_json::json!({}),
+        };
         self.send_json(|| {
             self.http
                 .post(format!("{}/api/v1/sync/claims/{id}/submit", self.base))
-                .json(&serde_json::json!({ "note": note }))
+                .json(&body)
         })
     }
 
