@@ -214,7 +214,7 @@ line=$(api "$acct" GET "/api/v1/claims/$claim" "" | python3 -c "import json,sys;
 echo "-- the accountant lowers one line by 500.00 KES (the receipt shows less) and approves stage 1 --"
 api "$acct" POST "/api/v1/claims/$claim/decision" "{\"stage\":1,\"decision\":\"approve\",\"lines\":[{\"redemption\":\"${line% *}\",\"approved\":${line#* },\"reason\":\"receipt shows 500.00 less\"}]}" \
   | python3 -c "import json,sys; c=json.load(sys.stdin); print(f\"  {c['id']}: approved {c['approved']/100:.2f} KES at stage 1, now waiting for the {c['waiting_for'].replace('_', ' ')}\")"
-echo "-- the accountant cannot approve stage 2 as well (another person decides it) --"
+echo "-- the accountant who approved stage 1 tries to approve stage 2 as well: refused (one person, one stage) --"
 if api "$acct" POST "/api/v1/claims/$claim/decision" '{"stage":2,"decision":"approve"}'; then
   echo "one person approved two stages: wrong" >&2; exit 1
 fi

@@ -365,6 +365,16 @@ async fn from_a_phones_claim_to_a_paid_payable() {
     // A decision on a stage that has moved on: 409.
     let (st, _) = decide(&s, &cash, &id, json!({"stage": 1, "decision": "approve"})).await;
     assert_eq!(st, StatusCode::CONFLICT);
+    // The accountant who approved stage 1 is not the one to approve stage 2.
+    let (st, v) = decide(&s, &acct, &id, json!({"stage": 2, "decision": "approve"})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("you approved an earlier stage"),
+        "{v}"
+    );
     // The admin token decides nothing.
     let (st, _) = decide(&s, ADMIN, &id, json!({"stage": 2, "decision": "approve"})).await;
     assert_eq!(st, StatusCode::FORBIDDEN);

@@ -900,14 +900,8 @@ pub(crate) async fn decide_as(
         .get(usize::try_from(stage - 1).unwrap_or(usize::MAX))
         .cloned()
         .ok_or_else(|| ApiError::Internal("a claim past its stages".into()))?;
-    if u.role.as_str() != role {
-        return Err(ApiError::Forbidden(format!(
-            "stage {stage} of this claim is decided by the {} role; yours is {}",
-            role.replace('_', " "),
-            u.role.as_str().replace('_', " ")
-        )));
-    }
-    // Segregation of duties: one person decides one stage of a claim.
+    // Segregation of duties: one person decides one stage of a claim (said
+    // first: it is the rule a person who approved stage 1 runs into at stage 2).
     let earlier: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM claim_steps WHERE claim_id = $1 AND actor = $2 AND action = 'approve'",
     )
@@ -920,6 +914,13 @@ pub(crate) async fn decide_as(
         return Err(ApiError::Forbidden(
             "you approved an earlier stage of this claim: another person decides this one".into(),
         ));
+    }
+    if u.role.as_str() != role {
+        return Err(ApiError::Forbidden(format!(
+            "stage {stage} of this claim is decided by the {} role; yours is {}",
+            role.replace('_', " "),
+            u.role.as_str().replace('_', " ")
+        )));
     }
     let t = now();
     let action = d.decision.as_str();
