@@ -52,20 +52,20 @@ pub fn router() -> Router<AppState> {
         // A provider's phone, with its device token.
         .route(
             "/api/v1/sync/claims",
-            device(body_limit(post(device_create), MAX_JSON)).merge(device(get(device_list))),
+            device(body_limit(post(create_claim), MAX_JSON)).merge(device(get(device_list))),
         )
         .route("/api/v1/sync/claims/{id}", device(get(device_one)))
         .route(
             "/api/v1/sync/claims/{id}/documents/{sha256}",
-            device(body_limit(put(device_document), MAX_DOCUMENT)),
+            device(body_limit(put(put_document), MAX_DOCUMENT)),
         )
         .route(
             "/api/v1/sync/claims/{id}/submit",
-            device(body_limit(post(device_submit), MAX_JSON)),
+            device(body_limit(post(submit_claim), MAX_JSON)),
         )
         .route(
             "/api/v1/sync/claims/{id}/withdraw",
-            device(body_limit(post(device_withdraw), MAX_JSON)),
+            device(body_limit(post(withdraw_claim), MAX_JSON)),
         )
         // People: provider accounts make claims, reviewers decide them, others read.
         .route(
@@ -73,7 +73,7 @@ pub fn router() -> Router<AppState> {
             need(ReadClaims, Scope::Any, get(list)).merge(need(
                 SubmitClaims,
                 Scope::Any,
-                body_limit(post(user_create), MAX_JSON),
+                body_limit(post(create_claim), MAX_JSON),
             )),
         )
         .route(
@@ -85,7 +85,7 @@ pub fn router() -> Router<AppState> {
             need(ReadClaims, Scope::Claim, get(document)).merge(need(
                 SubmitClaims,
                 Scope::Claim,
-                body_limit(put(user_document), MAX_DOCUMENT),
+                body_limit(put(put_document), MAX_DOCUMENT),
             )),
         )
         .route(
@@ -93,7 +93,7 @@ pub fn router() -> Router<AppState> {
             need(
                 SubmitClaims,
                 Scope::Claim,
-                body_limit(post(user_submit), MAX_JSON),
+                body_limit(post(submit_claim), MAX_JSON),
             ),
         )
         .route(
@@ -101,7 +101,7 @@ pub fn router() -> Router<AppState> {
             need(
                 SubmitClaims,
                 Scope::Claim,
-                body_limit(post(user_withdraw), MAX_JSON),
+                body_limit(post(withdraw_claim), MAX_JSON),
             ),
         )
         .route(
@@ -1272,34 +1272,20 @@ pub(crate) async fn list_for(
         limit: f.limit,
     }
     .check()?;
-    let conds = [
-        ("c.state", &f.state),
-        ("c.program_id", &f.program),
-        ("c.provider_id", &f.provider),
-    ];
-    let mut wheres: Vec<String> = conds
-        .iter()
-        .enumerate()
-        .map(|(i, (col, _))| format!("(${} = '' OR {col} = ${})", i + 1, i + 1))
-        .collect();
-    let programs = programs.map(|x| x.to_vec()).unwrap_or_default();
-    if !programs.is_empty() {
-        wheres.push(format!(
-            "c.program_id IN ({})",
-            placeholders(conds.len() + 1, programs.len())
-        ));
-    }
+    let filters = super::Filters::new(
+        &[
+            ("c.state", &f.state),
+            ("c.program_id", &f.program),
+            ("c.provider_id", &f.provider),
+        ],
+        "c.program_id",
+        programs,
+    );
     let sql = format!(
         "SELECT c.id, c.stages, c.stage, c.state FROM claims c WHERE {} ORDER BY c.updated_at DESC, c.id",
-        wheres.join(" AND ")
+        filters.terms().join(" AND ")
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (_, v) in &conds {
-        q = q.bind(v.as_ref().cloned().unwrap_or_default());
-    }
-    for prog in &programs {
-        q = q.bind(prog.clone());
-    }
+    let q = filters.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
     let rows = q.fetch_all(&s.db).await?;
     // Waiting for a role: decided from the claim's own stages.
     let ids: Vec<String> = rows
@@ -1329,14 +1315,67 @@ pub(crate) async fn list_for(
 
 // ---- handlers ----
 
-async fn device_create(
+/// Who makes or changes a claim, from the route's guard: a phone's device token, or a
+/// provider account (the same handlers serve `/api/v1/sync/claims…` and `/api/v1/claims…`).
+impl axum::extract::FromRequestParts<AppState> for Submitter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, ApiError> {
+        if let Some(d) = parts.extensions.get::<Device>() {
+            return Ok(Submitter::of_device(d));
+        }
+        match parts.extensions.get::<Principal>() {
+            Some(who) => Submitter::of_user(who),
+            None => Err(ApiError::Internal("a claim route without its guard".into())),
+        }
+    }
+}
+
+async fn create_claim(
     State(s): State<AppState>,
-    Extension(d): Extension<Device>,
+    who: Submitter,
     client: ClientAddr,
     ApiJson(n): ApiJson<NewClaim>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let (st, v) = create(&s, &Submitter::of_device(&d), client, n).await?;
+    let (st, v) = create(&s, &who, client, n).await?;
     Ok((st, Json(v)))
+}
+
+async fn put_document(
+    State(s): State<AppState>,
+    who: Submitter,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Path((id, sha)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let media = sniff(&body).unwrap_or("application/pdf");
+    let name = file_name(&headers, media);
+    let (st, v) = add_document(&s, &who, client, &id, &sha, name, &body).await?;
+    Ok((st, Json(v)))
+}
+
+async fn submit_claim(
+    State(s): State<AppState>,
+    who: Submitter,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let b = optional_json::<Submit>(&body)?;
+    Ok(Json(submit(&s, &who, client, &id, b).await?))
+}
+
+async fn withdraw_claim(
+    State(s): State<AppState>,
+    who: Submitter,
+    client: ClientAddr,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(withdraw(&s, &who, client, &id).await?))
 }
 
 async fn device_list(
@@ -1359,53 +1398,6 @@ async fn device_one(
     Ok(Json(v))
 }
 
-async fn device_document(
-    State(s): State<AppState>,
-    Extension(d): Extension<Device>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    Path((id, sha)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let media = sniff(&body).unwrap_or("application/pdf");
-    let name = file_name(&headers, media);
-    let (st, v) = add_document(
-        &s,
-        &Submitter::of_device(&d),
-        client,
-        &id,
-        &sha,
-        name,
-        &body,
-    )
-    .await?;
-    Ok((st, Json(v)))
-}
-
-async fn device_submit(
-    State(s): State<AppState>,
-    Extension(d): Extension<Device>,
-    client: ClientAddr,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let b = optional_json::<Submit>(&body)?;
-    Ok(Json(
-        submit(&s, &Submitter::of_device(&d), client, &id, b).await?,
-    ))
-}
-
-async fn device_withdraw(
-    State(s): State<AppState>,
-    Extension(d): Extension<Device>,
-    client: ClientAddr,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(
-        withdraw(&s, &Submitter::of_device(&d), client, &id).await?,
-    ))
-}
-
 /// An optional JSON body: empty is the default.
 fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -1422,16 +1414,6 @@ async fn list(
     Ok(Json(
         list_for(&s, who.own_provider(), who.program_limit(), f).await?,
     ))
-}
-
-async fn user_create(
-    State(s): State<AppState>,
-    Extension(who): Extension<Principal>,
-    client: ClientAddr,
-    ApiJson(n): ApiJson<NewClaim>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let (st, v) = create(&s, &Submitter::of_user(&who)?, client, n).await?;
-    Ok((st, Json(v)))
 }
 
 #[derive(Deserialize)]
@@ -1493,53 +1475,6 @@ pub(crate) async fn document(
         HeaderValue::from_static("private, no-store"),
     );
     Ok(resp)
-}
-
-async fn user_document(
-    State(s): State<AppState>,
-    Extension(who): Extension<Principal>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    Path((id, sha)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let media = sniff(&body).unwrap_or("application/pdf");
-    let name = file_name(&headers, media);
-    let (st, v) = add_document(
-        &s,
-        &Submitter::of_user(&who)?,
-        client,
-        &id,
-        &sha,
-        name,
-        &body,
-    )
-    .await?;
-    Ok((st, Json(v)))
-}
-
-async fn user_submit(
-    State(s): State<AppState>,
-    Extension(who): Extension<Principal>,
-    client: ClientAddr,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let b = optional_json::<Submit>(&body)?;
-    Ok(Json(
-        submit(&s, &Submitter::of_user(&who)?, client, &id, b).await?,
-    ))
-}
-
-async fn user_withdraw(
-    State(s): State<AppState>,
-    Extension(who): Extension<Principal>,
-    client: ClientAddr,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(
-        withdraw(&s, &Submitter::of_user(&who)?, client, &id).await?,
-    ))
 }
 
 async fn decide(

@@ -59,6 +59,63 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A list's optional equality filters and its program limit, as one `WHERE` clause. Every
+/// filter is always bound (an absent one as `''`, which matches everything), so the
+/// placeholders keep their numbers whatever is given; the limited programs follow them.
+pub(crate) struct Filters {
+    conds: Vec<(&'static str, String)>,
+    program_col: &'static str,
+    programs: Vec<String>,
+}
+
+impl Filters {
+    pub fn new(
+        conds: &[(&'static str, &Option<String>)],
+        program_col: &'static str,
+        programs: Option<&[String]>,
+    ) -> Self {
+        Filters {
+            conds: conds
+                .iter()
+                .map(|(col, v)| (*col, v.as_deref().unwrap_or_default().to_owned()))
+                .collect(),
+            program_col,
+            programs: programs.map(<[String]>::to_vec).unwrap_or_default(),
+        }
+    }
+
+    /// The clause's terms, `$1…` in the order of the filters (a caller may replace a term
+    /// that keeps its placeholder), then the program limit if any.
+    pub fn terms(&self) -> Vec<String> {
+        let mut t: Vec<String> = (1..=self.conds.len())
+            .zip(&self.conds)
+            .map(|(i, (col, _))| format!("(${i} = '' OR {col} = ${i})"))
+            .collect();
+        if !self.programs.is_empty() {
+            t.push(format!(
+                "{} IN ({})",
+                self.program_col,
+                placeholders(self.conds.len() + 1, self.programs.len())
+            ));
+        }
+        t
+    }
+
+    /// Bind the filters and the programs, in the order of [`Filters::terms`].
+    pub fn bind<'q>(
+        &self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for (_, v) in &self.conds {
+            q = q.bind(v.clone());
+        }
+        for p in &self.programs {
+            q = q.bind(p.clone());
+        }
+        q
+    }
+}
+
 /// The `VALUES` list of a multi-row `INSERT`: `rows` rows of `cols` placeholders each.
 pub fn value_rows(rows: usize, cols: usize) -> String {
     (0..rows)

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{body_limit, placeholders, MAX_JSON};
+use super::{body_limit, MAX_JSON};
 use crate::audit::{self, Event};
 use crate::auth::{need, Perm::*, Principal, Scope};
 use crate::error::ApiJson;
@@ -307,37 +307,20 @@ pub(crate) async fn list_for(
     }
     .check()?;
     let provider = who.own_provider().map(str::to_owned);
-    let conds = [
-        ("y.state", &f.state),
-        ("y.program_id", &f.program),
-        ("y.provider_id", &provider),
-    ];
-    let mut wheres: Vec<String> = conds
-        .iter()
-        .enumerate()
-        .map(|(i, (col, _))| format!("(${} = '' OR {col} = ${})", i + 1, i + 1))
-        .collect();
-    let programs = who.program_limit().map(|x| x.to_vec()).unwrap_or_default();
-    if !programs.is_empty() {
-        wheres.push(format!(
-            "y.program_id IN ({})",
-            placeholders(conds.len() + 1, programs.len())
-        ));
-    }
+    let filters = super::Filters::new(
+        &[
+            ("y.state", &f.state),
+            ("y.program_id", &f.program),
+            ("y.provider_id", &provider),
+        ],
+        "y.program_id",
+        who.program_limit(),
+    );
     let from = format!(
         "FROM payables y JOIN providers p ON p.id = y.provider_id WHERE {}",
-        wheres.join(" AND ")
+        filters.terms().join(" AND ")
     );
-    let bind = |sql: String| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (_, v) in &conds {
-            q = q.bind(v.as_ref().cloned().unwrap_or_default());
-        }
-        for prog in &programs {
-            q = q.bind(prog.clone());
-        }
-        q
-    };
+    let bind = |sql: String| filters.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
     let total: i64 = bind(format!("SELECT COUNT(*) AS n {from}"))
         .fetch_one(&s.db)
         .await?

@@ -96,44 +96,27 @@ pub(crate) async fn list(
             ));
         }
     }
-    // Every filter is always bound; an absent one matches everything.
-    let conds = [
-        ("r.status", &f.status),
-        ("v.program_id", &f.program),
-        ("d.provider_id", &f.provider),
-        ("r.device_id", &f.device),
-        ("r.voucher_id", &f.voucher),
-    ];
-    let mut wheres: Vec<String> = conds
-        .iter()
-        .enumerate()
-        .map(|(i, (col, _))| format!("(${} = '' OR {col} = ${})", i + 1, i + 1))
-        .collect();
+    let filters = super::Filters::new(
+        &[
+            ("r.status", &f.status),
+            ("v.program_id", &f.program),
+            ("d.provider_id", &f.provider),
+            ("r.device_id", &f.device),
+            ("r.voucher_id", &f.voucher),
+        ],
+        "v.program_id",
+        limit.as_deref(),
+    );
+    let mut wheres = filters.terms();
     if f.status.as_deref() == Some(REVIEW) {
         // Still bound as $1, so the placeholders keep their numbers.
         wheres[0] = "($1 = $1 AND r.status IN ('conflict', 'suspect'))".into();
-    }
-    let programs = limit.unwrap_or_default();
-    if !programs.is_empty() {
-        wheres.push(format!(
-            "v.program_id IN ({})",
-            super::placeholders(conds.len() + 1, programs.len())
-        ));
     }
     let from = format!(
         "FROM redemptions r JOIN devices d ON d.id = r.device_id LEFT JOIN vouchers v ON v.id = r.voucher_id WHERE {}",
         wheres.join(" AND ")
     );
-    let bind_all = |sql: String| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (_, v) in &conds {
-            q = q.bind(v.as_ref().cloned().unwrap_or_default());
-        }
-        for p in &programs {
-            q = q.bind(p.clone());
-        }
-        q
-    };
+    let bind_all = |sql: String| filters.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
     let total: i64 = bind_all(format!("SELECT COUNT(*) AS n {from}"))
         .fetch_one(&s.db)
         .await?
