@@ -1281,33 +1281,61 @@ pub(crate) async fn list_for(
         "c.program_id",
         programs,
     );
-    let sql = format!(
-        "SELECT c.id, c.stages, c.stage, c.state FROM claims c WHERE {} ORDER BY c.updated_at DESC, c.id",
-        filters.terms().join(" AND ")
-    );
-    let q = filters.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
-    let rows = q.fetch_all(&s.db).await?;
-    // Waiting for a role: decided from the claim's own stages.
-    let ids: Vec<String> = rows
-        .iter()
-        .filter(|r| match &f.waiting_for {
-            None => true,
-            Some(role) => {
-                let stages: Vec<String> = r
-                    .try_get::<String, _>("stages")
-                    .ok()
-                    .and_then(|x| serde_json::from_str(&x).ok())
-                    .unwrap_or_default();
-                let stage = r.try_get::<i64, _>("stage").unwrap_or(0);
-                r.try_get::<String, _>("state").ok().as_deref() == Some("submitted")
-                    && stages.get(usize::try_from(stage - 1).unwrap_or(usize::MAX)) == Some(role)
-            }
-        })
-        .filter_map(|r| r.try_get::<String, _>("id").ok())
-        .collect();
-    let total = ids.len();
+    let mut terms = filters.terms();
+    let query = |sql: String| filters.bind(sqlx::query(sqlx::AssertSqlSafe(sql)));
+    let (total, ids): (usize, Vec<String>) = match &f.waiting_for {
+        // Paged by the database.
+        None => {
+            let from = format!("FROM claims c WHERE {}", terms.join(" AND "));
+            let total: i64 = query(format!("SELECT COUNT(*) AS n {from}"))
+                .fetch_one(&s.db)
+                .await?
+                .try_get("n")?;
+            let ids = query(format!(
+                "SELECT c.id {from} ORDER BY c.updated_at DESC, c.id LIMIT {} OFFSET {}",
+                p.limit, p.offset
+            ))
+            .fetch_all(&s.db)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<_, _>>()?;
+            (usize::try_from(total).unwrap_or(0), ids)
+        }
+        // A reviewer's queue: submitted claims whose current stage is this role's, decided
+        // from each claim's own stages (kept with the claim, as JSON).
+        Some(role) => {
+            terms.push("c.state = 'submitted'".into());
+            let rows = query(format!(
+                "SELECT c.id, c.stages, c.stage FROM claims c WHERE {} ORDER BY c.updated_at DESC, c.id",
+                terms.join(" AND ")
+            ))
+            .fetch_all(&s.db)
+            .await?;
+            let waiting: Vec<String> = rows
+                .iter()
+                .filter(|r| {
+                    let stages: Vec<String> = r
+                        .try_get::<String, _>("stages")
+                        .ok()
+                        .and_then(|x| serde_json::from_str(&x).ok())
+                        .unwrap_or_default();
+                    let stage = r.try_get::<i64, _>("stage").unwrap_or(0);
+                    stages.get(usize::try_from(stage - 1).unwrap_or(usize::MAX)) == Some(role)
+                })
+                .filter_map(|r| r.try_get::<String, _>("id").ok())
+                .collect();
+            let page = waiting
+                .iter()
+                .skip(p.offset as usize)
+                .take(p.limit as usize)
+                .cloned()
+                .collect();
+            (waiting.len(), page)
+        }
+    };
     let mut claims = Vec::new();
-    for id in ids.iter().skip(p.offset as usize).take(p.limit as usize) {
+    for id in &ids {
         claims.push(claim_json(s, id, false).await?);
     }
     Ok(serde_json::json!({"claims": claims, "total": total, "offset": p.offset, "limit": p.limit}))
