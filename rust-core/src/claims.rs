@@ -8,6 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "http")]
 use crate::sync::{SyncClient, SyncError};
 
 /// What to claim.
@@ -55,6 +56,7 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 /// Largest document the server takes.
 pub const MAX_DOCUMENT: usize = 10 * 1024 * 1024;
 
+#[cfg(feature = "http")]
 impl SyncClient {
     /// Make (or find again) the claim, upload its documents, submit it. Returns the claim as
     /// the server has it.
@@ -150,6 +152,7 @@ impl SyncClient {
     }
 }
 
+#[cfg(feature = "http")]
 /// A file name fit for a header: printable ASCII, others as `_`.
 fn ascii_name(name: &str) -> String {
     name.chars()

@@ -28,6 +28,7 @@ pub mod claims;
 pub mod cose;
 pub mod encode;
 pub mod error;
+#[cfg(feature = "http")]
 pub mod fetch;
 pub mod jwt;
 pub mod keys;

@@ -82,7 +82,7 @@ fn enrol_redeem_offline_sync_and_revocations_reach_the_phone() {
     let ledger = Ledger::open(&dir.join("phone.db")).unwrap();
     let e = SyncClient::new(&base, None)
         .unwrap()
-        .enrol(&code, &ledger.device_public())
+        .enrol_ledger(&ledger, &code)
         .unwrap();
     assert_eq!(e.provider_id, "SP-1");
     let client = SyncClient::new(&base, Some(e.token.clone())).unwrap();
@@ -116,7 +116,7 @@ fn enrol_redeem_offline_sync_and_revocations_reach_the_phone() {
     let who = Redeemer {
         provider: "SP-1",
         category: None,
-        device: "phone",
+        device: "", // the enrolled device
     };
     for t in &scanned {
         ledger

@@ -31,6 +31,8 @@ pub enum BridgeError {
     Key(String),
     #[error("{0}")]
     Scan(String),
+    #[error("{0}")]
+    Sync(#[from] evoucher_core::sync::SyncError),
     #[error("JNI: {0}")]
     Jni(#[from] jni::errors::Error),
 }
@@ -74,6 +76,19 @@ impl BridgeError {
                 json!({"message": msg, "reason": "trust_store"}),
             ),
             BridgeError::Scan(_) => ("java/lang/IllegalArgumentException".into(), json!(msg)),
+            BridgeError::Sync(e) => {
+                use evoucher_core::sync::SyncError as S;
+                let (reason, status) = match e {
+                    S::Status(code, _) => ("status", Some(*code)),
+                    S::Protocol(_) => ("protocol", None),
+                    S::Http(_) => ("http", None),
+                    S::Ledger(_) | S::Io(_) => ("ledger", None),
+                };
+                (
+                    format!("{PKG}SyncException"),
+                    json!({"message": msg, "reason": reason, "status": status}),
+                )
+            }
             BridgeError::Invalid { stage, message } => (
                 format!("{PKG}InvalidVoucherException"),
                 json!({"message": msg, "reason": "invalid", "stage": stage, "detail": message}),

@@ -7,6 +7,7 @@
 
 mod error;
 mod handle;
+mod phone;
 
 use std::time::Duration;
 

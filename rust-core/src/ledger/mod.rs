@@ -20,7 +20,10 @@
 
 mod chain;
 mod error;
+mod history;
 pub mod schema;
+
+pub use history::{HistoryFilter, HistoryPage, HistoryRow, MAX_PAGE};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -537,28 +540,9 @@ impl Ledger {
         let voucher = &v.voucher;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ctx = Context {
-            provider: &provider,
-            category: category.as_deref(),
-            at: now,
-            // A cancellation the phone knows of applies from now on, whatever its time says.
-            revoked_at: revoked_at(&tx, &voucher.id)?.map(|r| r.min(now)),
-        };
-        let history = load_history(&tx, &voucher.id)?;
-        let counted = counted(&history);
-        rules::check_context(voucher, &ctx)?;
-        let (amount, items) = rules::plan(voucher, &counted, req)?;
+        let (amount, items, remaining) =
+            judge(&tx, voucher, &provider, category.as_deref(), req, now)?;
         let currency = amount.and(voucher.value.as_ref().map(|x| x.currency.as_str()));
-        let remaining = rules::check(
-            voucher,
-            &counted,
-            &Taking {
-                amount,
-                currency,
-                items: &items,
-            },
-            &ctx,
-        )?;
         let entry = append(
             &tx,
             key,
@@ -578,6 +562,23 @@ impl Ledger {
         )?;
         tx.commit()?;
         Ok(Receipt { remaining, entry })
+    }
+
+    /// What [`redeem`](Self::redeem) would decide, without writing anything: what would remain
+    /// after `req`, or the refusal (already redeemed, expired, wrong provider, ...). The phone
+    /// shows this verdict before the person confirms.
+    pub fn check(
+        &self,
+        v: &Verified,
+        who: &Redeemer<'_>,
+        req: &RedeemRequest,
+        now: i64,
+    ) -> Result<Balance, RedeemError> {
+        let (provider, category, _) = self.identity(who)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let (_, _, remaining) = judge(&tx, &v.voucher, &provider, category.as_deref(), req, now)?;
+        Ok(remaining)
     }
 
     /// Undo a redemption by appending a void entry. The original entry stays. The rulebook
@@ -846,6 +847,42 @@ impl Ledger {
             head_hash: prev,
         }))
     }
+}
+
+/// The rulebook on one redemption: validity, provider (`aud`), category, cancellation, then
+/// what `req` may take given the voucher's history. Returns the amount and items taken and
+/// what remains after.
+fn judge(
+    conn: &Connection,
+    voucher: &Voucher,
+    provider: &str,
+    category: Option<&str>,
+    req: &RedeemRequest,
+    now: i64,
+) -> Result<(Option<u64>, Vec<ItemQty>, Balance), RedeemError> {
+    let ctx = Context {
+        provider,
+        category,
+        at: now,
+        // A cancellation the phone knows of applies from now on, whatever its time says.
+        revoked_at: revoked_at(conn, &voucher.id)?.map(|r| r.min(now)),
+    };
+    let history = load_history(conn, &voucher.id)?;
+    let counted = counted(&history);
+    rules::check_context(voucher, &ctx)?;
+    let (amount, items) = rules::plan(voucher, &counted, req)?;
+    let currency = amount.and(voucher.value.as_ref().map(|x| x.currency.as_str()));
+    let remaining = rules::check(
+        voucher,
+        &counted,
+        &Taking {
+            amount,
+            currency,
+            items: &items,
+        },
+        &ctx,
+    )?;
+    Ok((amount, items, remaining))
 }
 
 fn collect(rows: impl Iterator<Item = rusqlite::Result<Entry>>) -> Result<Vec<Entry>, LedgerError> {

@@ -42,3 +42,10 @@ class TrustStoreException(json: String) : VoucherException(json)
 class NativeException(json: String) : VoucherException(json)
 /** A panic inside the native library, turned into an exception (the VM is never aborted). */
 class NativePanicException(json: String) : VoucherException(json)
+/**
+ * Talking to the program server failed: [reason] is `http` (no connection), `status` (the
+ * server refused; [status] holds the HTTP status), `protocol` (an unexpected answer) or `ledger`.
+ */
+class SyncException(json: String) : VoucherException(json) {
+    val status: Int? = if (details.has("status") && !details.isNull("status")) details.getInt("status") else null
+}

@@ -37,6 +37,20 @@ internal object Native {
     @JvmStatic external fun ledgerVerifyChain(handle: Long): String
     @JvmStatic external fun ledgerStats(handle: Long): String
 
+    @JvmStatic external fun ledgerCheck(
+        handle: Long, verifier: Long, text: String?, provider: String?, category: String?, request: String?, now: Long,
+    ): String
+    @JvmStatic external fun ledgerHistory(handle: Long, filter: String?): String
+    @JvmStatic external fun ledgerStatus(handle: Long, staleAfter: Long, now: Long): String
+    @JvmStatic external fun enrolBody(handle: Long, code: String?): String
+    @JvmStatic external fun enrolApply(handle: Long, server: String?, status: Int, body: String?): String
+
+    @JvmStatic external fun syncNew(ledger: Long, trustPath: String?): Long
+    @JvmStatic external fun syncDestroy(handle: Long)
+    @JvmStatic external fun syncNext(handle: Long, ledger: Long): String?
+    @JvmStatic external fun syncAnswer(handle: Long, ledger: Long, status: Int, etag: String?, date: String?, body: String?)
+    @JvmStatic external fun syncReport(handle: Long): String
+
     /** Boundary self-test: 0 → 42, 1 → a panic (as [NativePanicException]), 2 → [LedgerException]. */
     @JvmStatic external fun selfTest(kind: Int): Int
 }

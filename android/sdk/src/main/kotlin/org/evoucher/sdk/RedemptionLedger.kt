@@ -75,4 +75,30 @@ class RedemptionLedger(path: String) : NativeObject(Native.ledgerOpen(path), Nat
         if (j.getBoolean("intact")) ChainStatus(true, j.getLong("entries"), null, null)
         else ChainStatus(false, 0, j.getLong("seq"), j.getString("problem"))
     }
+
+    /**
+     * What [redeem] would decide for [text], writing nothing: the verdict the provider sees
+     * before confirming (valid with what remains, refused with why, or invalid). **Blocking**.
+     */
+    fun check(
+        verifier: Verifier,
+        text: String,
+        request: RedeemRequest = RedeemRequest.Whole,
+        provider: String? = null,
+        category: String? = null,
+        nowEpochSeconds: Long = System.currentTimeMillis() / 1000,
+    ): Verdict = withHandle { h ->
+        verifier.withHandle { v -> Verdict.from(JSONObject(Native.ledgerCheck(h, v, text, provider, category, request.toJson(), nowEpochSeconds))) }
+    }
+
+    /** One page of redemptions, newest first, with the totals of all that match. **Blocking**. */
+    fun history(filter: HistoryFilter = HistoryFilter()): HistoryPage =
+        withHandle { h -> HistoryPage.from(JSONObject(Native.ledgerHistory(h, filter.toJson()))) }
+
+    /**
+     * The sync panel: last sync, waiting entries, stale lists (older than [staleAfterSeconds])
+     * and clock warnings. **Blocking**.
+     */
+    fun status(staleAfterSeconds: Long = 3 * 86_400, nowEpochSeconds: Long = System.currentTimeMillis() / 1000): SyncStatus =
+        withHandle { h -> SyncStatus.from(JSONObject(Native.ledgerStatus(h, staleAfterSeconds, nowEpochSeconds))) }
 }
