@@ -4,7 +4,8 @@
 #   server processes under load), the scanner on the shared QR samples, the server's database
 #   tests a second time on a real PostgreSQL, the Kotlin SDK through JNI on the JVM, the
 #   independent Python cross-checks and OpenAPI checks, the back office in a real browser
-#   (Debian's chromium) with an OpenID Connect provider, a compile of the optional camera
+#   (Debian's chromium) with an OpenID Connect provider, the Android build (JNI library for
+#   arm64-v8a, APK, AAR) and the app's screens on the JVM (Robolectric), a compile of the optional camera
 #   feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries,
 #   signed payables). Ends with one line of totals.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
@@ -27,7 +28,7 @@ finish() {
   local rc=$?
   [ -n "$pgdir" ] && { scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir"; }
   sleep 1 # let tee write the last lines to the log before they are counted
-  # Totals: Rust ("test result: …"), Kotlin (surefire's "Results:" line), Python (pytest),
+  # Totals: Rust ("test result: …"), Kotlin (surefire's summary lines), Python (pytest),
   # browser (node --test).
   python3 - "$logdir/all.log" "$rc" "$(( $(date +%s) - started ))" <<'PY' || true
 import re, sys
@@ -36,7 +37,8 @@ rc, secs = int(sys.argv[2]), int(sys.argv[3])
 rust = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", text)]
 r = [sum(x[i] for x in rust) for i in range(3)]
 kt = re.findall(r"Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)\s*$", text, re.M)
-k = [int(kt[-1][0]) - sum(map(int, kt[-1][1:])), int(kt[-1][1]) + int(kt[-1][2]), int(kt[-1][3])] if kt else [0, 0, 0]
+# One summary line per Maven run (the SDK's, the app's).
+k = [sum(int(t[0]) - sum(map(int, t[1:])) for t in kt), sum(int(t[1]) + int(t[2]) for t in kt), sum(int(t[3]) for t in kt)]
 py = [0, 0, 0]
 for m in re.finditer(r"^=*\s*(\d+ (?:passed|failed|skipped)(?:, \d+ (?:passed|failed|skipped|errors?))*) in [\d.]+s", text, re.M):
     for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?)", m.group(1)):
@@ -125,6 +127,20 @@ if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" andro
   exit 1
 fi
 grep -q "BUILD SUCCESS" "$log" || { echo "Kotlin SDK tests failed" >&2; exit 1; }
+
+step "Android: the JNI library for a phone (arm64-v8a), the app's APK, the SDK's AAR (scripts/build-android.sh)"
+ABIS=arm64-v8a bash scripts/build-android.sh
+
+step "Android app on the JVM (Robolectric, the host JNI library, a real evoucher serve; screenshots)"
+cargo build --quiet -p evoucher -p evoucher-jni
+log=$(mktemp)
+(cd android/app && mvn -B -ntp test) 2>&1 | tee "$log" | grep -E "Tests run:|BUILD|ERROR|WARNING in native method|FATAL ERROR" || true
+if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" android/app/target/surefire-reports/*.txt 2>/dev/null; then
+  echo "JNI warnings under -Xcheck:jni (see above)" >&2
+  exit 1
+fi
+grep -q "BUILD SUCCESS" "$log" || { echo "Android app tests failed" >&2; exit 1; }
+echo "screenshots: android/app/target/screenshots"
 
 step "python: cross-checks (cbor2, cryptography, PyJWT) and the OpenAPI checks (not our code)"
 if [ ! -x .venv/bin/python ]; then

@@ -61,7 +61,16 @@ fn verified_json(r: &Result<Verified, VerifyError>) -> Value {
         Ok(v) => {
             json!({"valid": true, "kid": v.kid.to_string(), "format": v.format, "voucher": v.voucher})
         }
-        Err(e) => json!({"valid": false, "stage": e.stage(), "error": e.to_string()}),
+        Err(e) => {
+            let mut v = json!({"valid": false, "stage": e.stage(), "error": e.to_string()});
+            // When: for the verdict screen's "expired on …" / "not valid before …".
+            match e {
+                VerifyError::Expired { exp, .. } => v["at"] = json!(exp),
+                VerifyError::NotYetValid { nbf, .. } => v["at"] = json!(nbf),
+                _ => {}
+            }
+            v
+        }
     }
 }
 

@@ -31,7 +31,8 @@ fn refusal_json(r: &evoucher_core::ledger::Refusal) -> Value {
 }
 
 /// Verify `text` and ask the ledger what a redemption would decide, writing nothing:
-/// `{"verdict": "ok" | "refused" | "invalid", "verified": …, "refusal": …, "remaining": …}`.
+/// `{"verdict": "ok" | "refused" | "invalid", "verified": …, "refusal": …, "remaining": …,
+/// "balance": …}` (`balance`: what the voucher holds now; `remaining`: what it would hold after).
 #[allow(clippy::too_many_arguments)]
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_evoucher_sdk_Native_ledgerCheck<'l>(
@@ -61,12 +62,19 @@ pub extern "system" fn Java_org_evoucher_sdk_Native_ledgerCheck<'l>(
                     category: category.as_deref(),
                     device: "",
                 };
+                let balance = ledger.balance(&v.voucher)?;
                 match ledger.check(v, &who, &req, now) {
-                    Ok(b) => json!({"verdict": "ok", "verified": verified_json(&verified), "remaining": b}),
+                    Ok(b) => json!({
+                        "verdict": "ok",
+                        "verified": verified_json(&verified),
+                        "remaining": b,
+                        "balance": balance,
+                    }),
                     Err(RedeemError::Refused(r)) => json!({
                         "verdict": "refused",
                         "verified": verified_json(&verified),
                         "refusal": refusal_json(&r),
+                        "balance": balance,
                     }),
                     Err(RedeemError::Ledger(e)) => return Err(e.into()),
                 }
@@ -270,6 +278,26 @@ pub extern "system" fn Java_org_evoucher_sdk_Native_syncReport<'l>(
             .lock()
             .map_err(|_| BridgeError::Ledger("sync run poisoned".into()))?;
         jstr(env, &json!(run.report()))
+    })
+    .resolve::<ThrowMapped>()
+}
+
+/// The whole ledger as CSV (the settings screen shares it).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_ledgerExportCsv<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    path: JString<'l>,
+) -> jint {
+    u.with_env(|env| -> R<jint> {
+        let ledger = handle::get::<Ledger>(h)?;
+        let path = string(env, &path, "path")?;
+        let tmp = format!("{path}.tmp");
+        let file = std::fs::File::create(&tmp).map_err(|e| BridgeError::Ledger(e.to_string()))?;
+        let n = ledger.export_csv(std::io::BufWriter::new(file))?;
+        std::fs::rename(&tmp, &path).map_err(|e| BridgeError::Ledger(e.to_string()))?;
+        Ok(jint::try_from(n).unwrap_or(jint::MAX))
     })
     .resolve::<ThrowMapped>()
 }

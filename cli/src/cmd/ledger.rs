@@ -2,8 +2,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use evoucher_core::keys::kid_text;
-use evoucher_core::ledger::{Entry, Judged, Ledger, LedgerError, Redeemer};
-use evoucher_core::roster::safe_cell;
+use evoucher_core::ledger::{sync_status, Entry, Judged, Ledger, LedgerError, Redeemer};
 
 use crate::util::{self, usage, CliError, Outcome};
 
@@ -90,10 +89,6 @@ fn db(e: evoucher_core::ledger::LedgerError) -> CliError {
 }
 
 /// The sync status of an entry: `waiting` until the server answered, then its judgement.
-fn sync_status(j: &Option<Judged>) -> &str {
-    j.as_ref().map_or("waiting", |j| j.status.as_str())
-}
-
 fn line(e: &Entry, j: &Option<Judged>) -> String {
     format!(
         "{:>6}  {}  {:<6}  {:<8}  {}  {:<10} {:<20} {:>10} {:<3} {}{}{}",
@@ -217,52 +212,7 @@ pub fn run(a: Args) -> Result<Outcome, CliError> {
         }
         Cmd::Export { c, csv: _ } => {
             let l = open_to_read(&c.ledger)?;
-            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            let err = |e: csv::Error| usage(format!("writing CSV: {e}"));
-            w.write_record([
-                "seq",
-                "id",
-                "kind",
-                "voucher_id",
-                "issuer_kid",
-                "provider",
-                "device",
-                "amount",
-                "currency",
-                "items",
-                "voids",
-                "at",
-                "hash",
-                "sync",
-                "voucher_text",
-            ])
-            .map_err(err)?;
-            each_entry(&l, |e, j| {
-                let cells = [
-                    e.seq.to_string(),
-                    e.id.clone(),
-                    e.kind.as_str().into(),
-                    e.voucher_id.to_hex(),
-                    kid_text(&e.issuer_kid),
-                    e.provider.clone(),
-                    e.device.clone(),
-                    e.amount.map(|a| a.to_string()).unwrap_or_default(),
-                    e.currency.clone().unwrap_or_default(),
-                    e.items
-                        .iter()
-                        .map(|i| format!("{}:{}", i.code, i.quantity))
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                    e.voids.clone().unwrap_or_default(),
-                    util::fmt_time(e.at),
-                    hex::encode(&e.hash),
-                    sync_status(j).to_owned(),
-                    e.voucher_text.clone(),
-                ];
-                w.write_record(cells.iter().map(|c| safe_cell(c).into_owned()))
-                    .map_err(err)
-            })?;
-            w.flush().map_err(|e| usage(format!("writing CSV: {e}")))?;
+            l.export_csv(std::io::stdout().lock()).map_err(db)?;
             Ok(Outcome::Ok)
         }
         Cmd::Void { c, id, at } => {

@@ -20,9 +20,11 @@
 
 mod chain;
 mod error;
+mod export;
 mod history;
 pub mod schema;
 
+pub use export::{sync_status, CSV_HEADER};
 pub use history::{HistoryFilter, HistoryPage, HistoryRow, MAX_PAGE};
 
 use std::path::{Path, PathBuf};

@@ -41,6 +41,7 @@ internal object Native {
         handle: Long, verifier: Long, text: String?, provider: String?, category: String?, request: String?, now: Long,
     ): String
     @JvmStatic external fun ledgerHistory(handle: Long, filter: String?): String
+    @JvmStatic external fun ledgerExportCsv(handle: Long, path: String?): Int
     @JvmStatic external fun ledgerStatus(handle: Long, staleAfter: Long, now: Long): String
     @JvmStatic external fun enrolBody(handle: Long, code: String?): String
     @JvmStatic external fun enrolApply(handle: Long, server: String?, status: Int, body: String?): String

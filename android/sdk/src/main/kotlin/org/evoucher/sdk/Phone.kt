@@ -4,8 +4,17 @@ import org.json.JSONObject
 
 /** What a redemption of a scanned voucher would do, before the provider confirms. */
 sealed class Verdict {
-    /** Valid and redeemable; [remainingAmount]/[remainingItems] are what would remain after. */
-    data class Ok(val voucher: Voucher, val remainingAmount: Long?, val remainingItems: Map<String, Long>) : Verdict()
+    /**
+     * Valid and redeemable: [balanceAmount]/[balanceItems] are what the voucher holds now,
+     * [remainingAmount]/[remainingItems] what would remain after the request checked.
+     */
+    data class Ok(
+        val voucher: Voucher,
+        val balanceAmount: Long?,
+        val balanceItems: Map<String, Long>,
+        val remainingAmount: Long?,
+        val remainingItems: Map<String, Long>,
+    ) : Verdict()
 
     /**
      * Valid but refused: [reason] is the stable code (`already_redeemed`, `expired`,
@@ -15,30 +24,36 @@ sealed class Verdict {
      */
     data class Refused(val voucher: Voucher, val reason: String, val message: String, val details: JSONObject) : Verdict()
 
-    /** Not a voucher this phone can trust: [stage] is where it failed (`signature`, `kid`, `expired`, …). */
-    data class Invalid(val stage: String, val message: String) : Verdict()
+    /**
+     * Not a voucher this phone can trust: [stage] is where it failed (`signature`, `kid`,
+     * `expired`, …); [at] is the expiry (or start) time for `expired` (`not_yet_valid`).
+     */
+    data class Invalid(val stage: String, val message: String, val at: Long? = null) : Verdict()
 
     internal companion object {
         fun from(j: JSONObject): Verdict {
-            val v = VerificationResult.from(j.getJSONObject("verified"))
+            val verified = j.getJSONObject("verified")
+            val v = VerificationResult.from(verified)
             return when {
-                v is VerificationResult.Invalid -> Invalid(v.stage, v.reason)
+                v is VerificationResult.Invalid -> Invalid(v.stage, v.reason, if (verified.has("at")) verified.getLong("at") else null)
                 j.getString("verdict") == "refused" -> {
                     val r = j.getJSONObject("refusal")
                     Refused((v as VerificationResult.Valid).voucher, r.getString("reason"), r.getString("message"), r)
                 }
                 else -> {
                     val rem = j.getJSONObject("remaining")
-                    Ok(
-                        (v as VerificationResult.Valid).voucher,
-                        if (rem.isNull("amount")) null else rem.getLong("amount"),
-                        rem.optJSONArray("items").objects().associate { it.getString("code") to it.getLong("quantity") },
-                    )
+                    val bal = j.getJSONObject("balance")
+                    Ok((v as VerificationResult.Valid).voucher, bal.amount(), bal.items(), rem.amount(), rem.items())
                 }
             }
         }
     }
 }
+
+private fun JSONObject.amount(): Long? = if (isNull("amount")) null else getLong("amount")
+
+private fun JSONObject.items(): Map<String, Long> =
+    optJSONArray("items").objects().associate { it.getString("code") to it.getLong("quantity") }
 
 /** What the history shows: every field optional. Times in seconds since the epoch. */
 data class HistoryFilter(

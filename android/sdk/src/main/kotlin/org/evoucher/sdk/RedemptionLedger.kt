@@ -101,4 +101,7 @@ class RedemptionLedger(path: String) : NativeObject(Native.ledgerOpen(path), Nat
      */
     fun status(staleAfterSeconds: Long = 3 * 86_400, nowEpochSeconds: Long = System.currentTimeMillis() / 1000): SyncStatus =
         withHandle { h -> SyncStatus.from(JSONObject(Native.ledgerStatus(h, staleAfterSeconds, nowEpochSeconds))) }
+
+    /** Write every entry as CSV to [path] (replaced atomically). Returns the number of entries. **Blocking**. */
+    fun exportCsv(path: String): Int = withHandle { h -> Native.ledgerExportCsv(h, path) }
 }

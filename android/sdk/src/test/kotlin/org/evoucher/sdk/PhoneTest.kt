@@ -57,6 +57,12 @@ class PhoneTest {
                 assertNull(s.enrolment)
                 assertFalse(s.clockSuspect)
                 assertEquals(listOf("before_last_entry"), l.status(nowEpochSeconds = now - 100).clockWarnings)
+                val csv = Files.createTempFile("ledger", ".csv")
+                assertEquals(2, l.exportCsv(csv.toString()))
+                val lines = Files.readAllLines(csv)
+                assertEquals(3, lines.size)
+                assertTrue(lines[0].startsWith("seq,id,kind,voucher_id"))
+                assertTrue(lines[2].contains(",void,"))
             }
         }
     }
