@@ -118,7 +118,7 @@ impl SyncClient {
                         self.base
                     ))
                     .header("content-type", "application/octet-stream")
-                    .header("x-file-name", ascii_name(&d.name))
+                    .header("x-file-name", header_name(&d.name))
                     .body(d.bytes.clone())
             })?;
         }
@@ -152,9 +152,201 @@ impl SyncClient {
     }
 }
 
-#[cfg(feature = "http")]
-/// A file name fit for a header: printable ASCII, others as `_`.
-fn ascii_name(name: &str) -> String {
+/// Sending the claim outbox ([`crate::ledger::QueuedClaim`]) without I/O of its own, like
+/// [`crate::sync::SyncRun`]: each queued item in turn (create the claim, upload each document,
+/// submit), then the list of this provider's claims, kept in the ledger. Every step can be
+/// repeated without harm, so a run cut off anywhere is simply run again. A refusal (4xx) ends
+/// that item with the server's reason; a server or network failure ends the run, the item
+/// staying queued.
+#[derive(Debug)]
+pub struct ClaimRun {
+    step: ClaimStep,
+    current: Option<crate::ledger::QueuedClaim>,
+    /// Items sent whole in this run.
+    pub sent: usize,
+    /// Items the server refused in this run.
+    pub refused: usize,
+    now: fn() -> i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClaimStep {
+    Pick,
+    Create,
+    Upload,
+    Submit,
+    List,
+    Done,
+}
+
+impl Default for ClaimRun {
+    fn default() -> Self {
+        ClaimRun {
+            step: ClaimStep::Pick,
+            current: None,
+            sent: 0,
+            refused: 0,
+            now: crate::ledger_now,
+        }
+    }
+}
+
+impl ClaimRun {
+    pub fn new() -> ClaimRun {
+        ClaimRun::default()
+    }
+
+    /// The next request, or `None` when the outbox is sent and the list read.
+    pub fn next(
+        &mut self,
+        ledger: &crate::ledger::Ledger,
+    ) -> Result<Option<crate::sync::Request>, crate::sync::SyncError> {
+        use crate::sync::Request;
+        loop {
+            let id = self.current.as_ref().and_then(|q| q.claim_id.clone());
+            match self.step {
+                ClaimStep::Pick => match ledger.next_queued_claim()? {
+                    Some(q) => {
+                        self.step = if q.claim_id.is_none() {
+                            ClaimStep::Create
+                        } else {
+                            ClaimStep::Upload
+                        };
+                        self.current = Some(q);
+                    }
+                    None => self.step = ClaimStep::List,
+                },
+                ClaimStep::Create => {
+                    let body = self.current.as_ref().map(|q| q.request.to_string());
+                    return Ok(Some(Request::new(
+                        "POST",
+                        "/api/v1/sync/claims".into(),
+                        body,
+                    )));
+                }
+                ClaimStep::Upload => {
+                    let doc = self
+                        .current
+                        .as_ref()
+                        .and_then(|q| q.documents.iter().find(|d| !d.sent).cloned());
+                    let (Some(d), Some(id)) = (doc, id) else {
+                        self.step = ClaimStep::Submit;
+                        continue;
+                    };
+                    return Ok(Some(Request {
+                        body_file: Some(d.path.clone()),
+                        file_name: Some(header_name(&d.name)),
+                        ..Request::new(
+                            "PUT",
+                            format!("/api/v1/sync/claims/{id}/documents/{}", d.sha256),
+                            None,
+                        )
+                    }));
+                }
+                ClaimStep::Submit => {
+                    let q = self.current.as_ref();
+                    // An answer's note goes with the submission; a new claim's went with it.
+                    let body = match q.filter(|q| q.kind == "answer") {
+                        Some(q) => q.request.to_string(),
+                        None => "{}".into(),
+                    };
+                    let Some(id) = id else {
+                        self.step = ClaimStep::Pick;
+                        continue;
+                    };
+                    return Ok(Some(Request::new(
+                        "POST",
+                        format!("/api/v1/sync/claims/{id}/submit"),
+                        Some(body),
+                    )));
+                }
+                ClaimStep::List => {
+                    return Ok(Some(Request::new(
+                        "GET",
+                        "/api/v1/sync/claims?limit=1000".into(),
+                        None,
+                    )))
+                }
+                ClaimStep::Done => return Ok(None),
+            }
+        }
+    }
+
+    /// Apply the answer to the request [`next`](Self::next) gave last.
+    pub fn answer(
+        &mut self,
+        ledger: &crate::ledger::Ledger,
+        a: crate::sync::Answer<'_>,
+    ) -> Result<(), crate::sync::SyncError> {
+        use crate::sync::{problem_detail, SyncError};
+        let now = (self.now)();
+        let protocol = |e: serde_json::Error| SyncError::Protocol(e.to_string());
+        if a.status >= 500 || a.status < 200 || (300..400).contains(&a.status) {
+            return Err(SyncError::Status(a.status, problem_detail(a.body)));
+        }
+        if self.step == ClaimStep::List {
+            if a.status >= 400 {
+                return Err(SyncError::Status(a.status, problem_detail(a.body)));
+            }
+            let v: serde_json::Value = serde_json::from_str(a.body).map_err(protocol)?;
+            let list = v["claims"].as_array().cloned().unwrap_or_default();
+            ledger.set_claims_seen(&list, now)?;
+            self.step = ClaimStep::Done;
+            return Ok(());
+        }
+        let Some(q) = self.current.as_mut() else {
+            return Err(SyncError::Protocol("an answer with no request".into()));
+        };
+        if a.status >= 400 {
+            // Refused for good (nothing left to claim, a document too large, a claim no
+            // longer open): the item ends with the server's reason.
+            q.error = Some(problem_detail(a.body));
+            q.done_at = Some(now);
+            ledger.update_queued_claim(q)?;
+            self.refused += 1;
+            self.step = ClaimStep::Pick;
+            return Ok(());
+        }
+        match self.step {
+            ClaimStep::Create => {
+                let c: serde_json::Value = serde_json::from_str(a.body).map_err(protocol)?;
+                let id = c["id"]
+                    .as_str()
+                    .ok_or_else(|| SyncError::Protocol("a claim without an id".into()))?;
+                q.claim_id = Some(id.to_owned());
+                let open = matches!(c["state"].as_str(), Some("draft" | "returned"));
+                if open {
+                    self.step = ClaimStep::Upload;
+                } else {
+                    // Submitted by an earlier run whose answer was lost.
+                    q.done_at = Some(now);
+                    self.sent += 1;
+                    self.step = ClaimStep::Pick;
+                }
+                q.error = None;
+                ledger.update_queued_claim(q)?;
+            }
+            ClaimStep::Upload => {
+                if let Some(d) = q.documents.iter_mut().find(|d| !d.sent) {
+                    d.sent = true;
+                }
+                ledger.update_queued_claim(q)?;
+            }
+            ClaimStep::Submit => {
+                q.done_at = Some(now);
+                q.error = None;
+                ledger.update_queued_claim(q)?;
+                self.sent += 1;
+                self.step = ClaimStep::Pick;
+            }
+            _ => return Err(SyncError::Protocol("an answer out of turn".into())),
+        }
+        Ok(())
+    }
+}
+
+/// A file name fit for a header: printable ASCII, others as `_`, at most 100 characters.
+pub fn header_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
@@ -165,4 +357,92 @@ fn ascii_name(name: &str) -> String {
         })
         .take(100)
         .collect()
+}
+
+/// Documents per claim at most (the server's limit).
+pub const MAX_DOCUMENTS: usize = 20;
+
+/// Check files to attach (JPEG, PNG or PDF; at most [`MAX_DOCUMENT`] bytes each and
+/// [`MAX_DOCUMENTS`] in all) and note their SHA-256.
+fn queued_documents(
+    docs: &[(String, String)],
+) -> Result<Vec<crate::ledger::QueuedDocument>, crate::ledger::LedgerError> {
+    use crate::ledger::LedgerError;
+    if docs.len() > MAX_DOCUMENTS {
+        return Err(LedgerError::Db(format!(
+            "at most {MAX_DOCUMENTS} documents per claim"
+        )));
+    }
+    docs.iter()
+        .map(|(name, path)| {
+            let bytes = std::fs::read(path)?;
+            if bytes.len() > MAX_DOCUMENT {
+                return Err(LedgerError::Db(format!(
+                    "{name}: larger than {} MiB",
+                    MAX_DOCUMENT >> 20
+                )));
+            }
+            if sniff(&bytes).is_none() {
+                return Err(LedgerError::Db(format!("{name}: not a JPEG, PNG or PDF")));
+            }
+            Ok(crate::ledger::QueuedDocument {
+                name: name.clone(),
+                path: path.clone(),
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                sent: false,
+            })
+        })
+        .collect()
+}
+
+/// Queue a new claim: these redemptions (entry ids), or every unclaimed accepted one up to
+/// `up_to`; with documents `(name, path)`. Sent by the next [`ClaimRun`].
+pub fn queue_claim(
+    ledger: &crate::ledger::Ledger,
+    req: &ClaimRequest,
+    docs: &[(String, String)],
+    now: i64,
+) -> Result<crate::ledger::QueuedClaim, crate::ledger::LedgerError> {
+    let q = crate::ledger::QueuedClaim {
+        key: req.key.clone(),
+        kind: "claim".into(),
+        program: Some(req.program.clone()),
+        request: serde_json::to_value(req)
+            .map_err(|e| crate::ledger::LedgerError::Db(e.to_string()))?,
+        claim_id: None,
+        documents: queued_documents(docs)?,
+        created_at: now,
+        done_at: None,
+        error: None,
+    };
+    ledger.queue_claim(&q)?;
+    Ok(q)
+}
+
+/// Queue the answer to a returned claim: more documents and a note; it is submitted again.
+pub fn queue_answer(
+    ledger: &crate::ledger::Ledger,
+    key: &str,
+    claim_id: &str,
+    note: Option<&str>,
+    docs: &[(String, String)],
+    now: i64,
+) -> Result<crate::ledger::QueuedClaim, crate::ledger::LedgerError> {
+    let request = match note {
+        Some(n) => serde_json::json!({ "note": n }),
+        None => serde_json::json!({}),
+    };
+    let q = crate::ledger::QueuedClaim {
+        key: key.to_owned(),
+        kind: "answer".into(),
+        program: None,
+        request,
+        claim_id: Some(claim_id.to_owned()),
+        documents: queued_documents(docs)?,
+        created_at: now,
+        done_at: None,
+        error: None,
+    };
+    ledger.queue_claim(&q)?;
+    Ok(q)
 }

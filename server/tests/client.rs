@@ -192,3 +192,169 @@ fn an_unreachable_server_is_a_clear_error_after_retries() {
     );
     assert!(!dir.join("trust.json").exists());
 }
+
+/// A claim made offline with a photo waits in the ledger's outbox; the next sync sends it
+/// whole (create, upload, submit) and reads the provider's claims back; a claim the server
+/// refuses ends with its reason; a run cut off after the upload finishes on the next one.
+#[test]
+fn the_claim_outbox_is_sent_by_the_next_sync() {
+    use evoucher_core::claims::{queue_claim, ClaimRequest, ClaimRun};
+    let (base, dir) = serve("claims");
+    admin(
+        &base,
+        "/api/v1/programs",
+        json!({"id": "food", "name": "Food", "issuer": "https://food.example", "currency": "KES", "amount": 1000}),
+    );
+    admin(
+        &base,
+        "/api/v1/providers",
+        json!({"id": "SP-1", "name": "Shop", "payout": {"kind": "bank", "holder": "Shop", "number": "0123 4567 8901", "bank": "Equity Bank"}}),
+    );
+    let code = admin(&base, "/api/v1/providers/SP-1/enrolment-codes", json!({}))["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let issued = admin(
+        &base,
+        "/api/v1/programs/food/vouchers",
+        json!({"beneficiaries": [{"id": "B-1"}, {"id": "B-2"}]}),
+    );
+    let ledger = Ledger::open(&dir.join("phone.db")).unwrap();
+    let e = SyncClient::new(&base, None)
+        .unwrap()
+        .enrol_ledger(&ledger, &code)
+        .unwrap();
+    let token = e.token.clone();
+    let client = SyncClient::new(&base, Some(e.token)).unwrap();
+    let trust_path = dir.join("trust.json");
+    client.sync(&ledger, &trust_path).unwrap();
+    let trust = TrustStore::read(&trust_path).unwrap();
+    let now = evoucher_server::now();
+    let who = Redeemer {
+        provider: "",
+        category: None,
+        device: "",
+    };
+    let mut ids = Vec::new();
+    for v in issued["vouchers"].as_array().unwrap() {
+        let t = verify(v["text"].as_str().unwrap(), &trust, now).unwrap();
+        ids.push(
+            ledger
+                .redeem(&t, &who, &RedeemRequest::Whole, now)
+                .unwrap()
+                .entry
+                .id,
+        );
+    }
+    client.sync(&ledger, &trust_path).unwrap();
+
+    // Offline: a claim for the first redemption, with a photo of the receipt.
+    let photo = dir.join("receipt.png");
+    std::fs::write(
+        &photo,
+        b"\x89PNG\r\n\x1a\nnot really a picture, but a PNG by its first bytes",
+    )
+    .unwrap();
+    let req = ClaimRequest {
+        key: "phone-claim-1".into(),
+        program: "food".into(),
+        redemptions: Some(vec![ids[0].clone()]),
+        up_to: None,
+        note: Some("week 48".into()),
+    };
+    let docs = [("receipt.png".to_owned(), photo.display().to_string())];
+    queue_claim(&ledger, &req, &docs, now).unwrap();
+    // A text file is not a document.
+    std::fs::write(dir.join("x.txt"), b"hello").unwrap();
+    assert!(queue_claim(
+        &ledger,
+        &ClaimRequest {
+            key: "bad".into(),
+            ..req.clone()
+        },
+        &[("x.txt".into(), dir.join("x.txt").display().to_string())],
+        now
+    )
+    .is_err());
+
+    // A run cut off after the upload (the phone lost its network)...
+    let mut run = ClaimRun::new();
+    let mut steps = 0;
+    while let Some(r) = run.next(&ledger).unwrap() {
+        let answer = reqwest::blocking::Client::new()
+            .request(r.method.parse().unwrap(), format!("{base}{}", r.path))
+            .bearer_auth(&token)
+            .header(
+                "content-type",
+                if r.body_file.is_some() {
+                    "application/octet-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(match (&r.body, &r.body_file) {
+                (_, Some(f)) => std::fs::read(f).unwrap(),
+                (Some(b), None) => b.clone().into_bytes(),
+                _ => Vec::new(),
+            })
+            .send()
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body = answer.text().unwrap();
+        run.answer(
+            &ledger,
+            evoucher_core::sync::Answer {
+                status,
+                etag: None,
+                date: None,
+                body: &body,
+            },
+        )
+        .unwrap();
+        steps += 1;
+        if steps == 2 {
+            break; // created and uploaded; not submitted
+        }
+    }
+    let q = &ledger.claim_outbox().unwrap()[0];
+    assert!(
+        q.claim_id.is_some() && q.done_at.is_none() && q.documents[0].sent,
+        "{q:?}"
+    );
+
+    // ...and the next sync finishes it.
+    let mut run = ClaimRun::new();
+    client.drive(&ledger, &mut run).unwrap();
+    assert_eq!((run.sent, run.refused), (1, 0));
+    let q = &ledger.claim_outbox().unwrap()[0];
+    assert!(q.done_at.is_some() && q.error.is_none());
+    let seen = ledger.claims_seen().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["state"], "submitted");
+    assert_eq!(seen[0]["id"].as_str(), q.claim_id.as_deref());
+    assert_eq!(seen[0]["documents"].as_array().unwrap().len(), 1);
+    assert_eq!(seen[0]["claimed"], 1000);
+
+    // The same redemption claimed again under another key: refused, with the reason kept.
+    queue_claim(
+        &ledger,
+        &ClaimRequest {
+            key: "phone-claim-2".into(),
+            ..req
+        },
+        &[],
+        now,
+    )
+    .unwrap();
+    let mut run = ClaimRun::new();
+    client.drive(&ledger, &mut run).unwrap();
+    assert_eq!((run.sent, run.refused), (0, 1));
+    let refused = ledger
+        .claim_outbox()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.key == "phone-claim-2")
+        .unwrap();
+    assert!(refused.done_at.is_some());
+    assert!(refused.error.is_some(), "{refused:?}");
+}

@@ -22,10 +22,12 @@ mod chain;
 mod error;
 mod export;
 mod history;
+mod outbox;
 pub mod schema;
 
 pub use export::{sync_status, CSV_HEADER};
 pub use history::{HistoryFilter, HistoryPage, HistoryRow, MAX_PAGE};
+pub use outbox::{QueuedClaim, QueuedDocument};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

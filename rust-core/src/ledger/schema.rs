@@ -6,10 +6,10 @@ use rusqlite::Connection;
 use super::error::LedgerError;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: [&str; 3] = [
+pub const MIGRATIONS: [&str; 4] = [
     // v1: the append-only, hash-chained, signed entries.
     r#"
     CREATE TABLE meta (
@@ -57,6 +57,26 @@ pub const MIGRATIONS: [&str; 3] = [
     r#"
     ALTER TABLE synced ADD COLUMN status TEXT;
     ALTER TABLE synced ADD COLUMN reason TEXT;
+    "#,
+    // v4: the claim outbox (claims and answers to returned claims made offline, sent by the
+    // next sync) and the claims as the server last listed them.
+    r#"
+    CREATE TABLE claim_outbox (
+        key        TEXT PRIMARY KEY NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('claim', 'answer')),
+        program    TEXT,
+        request    TEXT NOT NULL,
+        claim_id   TEXT,
+        documents  TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        done_at    INTEGER,
+        error      TEXT
+    ) STRICT;
+    CREATE TABLE claims_seen (
+        id         TEXT PRIMARY KEY NOT NULL,
+        claim      TEXT NOT NULL,
+        seen_at    INTEGER NOT NULL
+    ) STRICT;
     "#,
 ];
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Answer, Enrolment, Request, SyncError, SyncReport, SyncRun};
+use super::{Answer, Enrolment, Exchange, Request, SyncError, SyncReport, SyncRun};
 use crate::ledger::Ledger;
 
 pub struct SyncClient {
@@ -97,6 +97,12 @@ impl SyncClient {
     /// `trust_path`, atomically) and the revocations.
     pub fn sync(&self, ledger: &Ledger, trust_path: &Path) -> Result<SyncReport, SyncError> {
         let mut run = SyncRun::new(ledger, trust_path);
+        self.drive(ledger, &mut run)?;
+        Ok(run.into_report())
+    }
+
+    /// Carry an [`Exchange`]'s requests to the server until it has none.
+    pub fn drive(&self, ledger: &Ledger, run: &mut impl Exchange) -> Result<(), SyncError> {
         while let Some(req) = run.next(ledger)? {
             let r = self.send(|| self.build(&req))?;
             let status = r.status().as_u16();
@@ -113,15 +119,25 @@ impl SyncClient {
                 },
             )?;
         }
-        Ok(run.into_report())
+        Ok(())
     }
 
     fn build(&self, req: &Request) -> reqwest::blocking::RequestBuilder {
         let url = format!("{}{}", self.base, req.path);
         let mut b = match req.method {
             "POST" => self.http.post(url),
+            "PUT" => self.http.put(url),
             _ => self.http.get(url),
         };
+        if let Some(path) = &req.body_file {
+            // Read for each attempt; a file that went missing fails the request.
+            b = b
+                .header("content-type", "application/octet-stream")
+                .body(std::fs::read(path).unwrap_or_default());
+            if let Some(n) = &req.file_name {
+                b = b.header("x-file-name", n);
+            }
+        }
         if let Some(body) = &req.body {
             b = b
                 .header("content-type", "application/json")

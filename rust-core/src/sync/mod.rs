@@ -181,6 +181,53 @@ pub struct Request {
     /// An `If-None-Match` header to send.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub if_none_match: Option<String>,
+    /// Instead of `body`: this file's bytes, as `application/octet-stream` (a claim's
+    /// document), with `file_name` as the `X-File-Name` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+}
+
+impl Request {
+    pub(crate) fn new(method: &'static str, path: String, body: Option<String>) -> Request {
+        Request {
+            method,
+            path,
+            body,
+            if_none_match: None,
+            body_file: None,
+            file_name: None,
+        }
+    }
+}
+
+/// A conversation with the server without I/O of its own ([`SyncRun`],
+/// [`crate::claims::ClaimRun`]): a transport asks for the next request, sends it, and hands
+/// back the answer, until there is none.
+pub trait Exchange {
+    /// The next request, or `None` at the end.
+    fn next(&mut self, ledger: &Ledger) -> Result<Option<Request>, SyncError>;
+    /// Apply the answer to the request `next` gave last.
+    fn answer(&mut self, ledger: &Ledger, a: Answer<'_>) -> Result<(), SyncError>;
+}
+
+impl Exchange for SyncRun {
+    fn next(&mut self, ledger: &Ledger) -> Result<Option<Request>, SyncError> {
+        SyncRun::next(self, ledger)
+    }
+    fn answer(&mut self, ledger: &Ledger, a: Answer<'_>) -> Result<(), SyncError> {
+        SyncRun::answer(self, ledger, a)
+    }
+}
+
+impl Exchange for crate::claims::ClaimRun {
+    fn next(&mut self, ledger: &Ledger) -> Result<Option<Request>, SyncError> {
+        crate::claims::ClaimRun::next(self, ledger)
+    }
+    fn answer(&mut self, ledger: &Ledger, a: Answer<'_>) -> Result<(), SyncError> {
+        crate::claims::ClaimRun::answer(self, ledger, a)
+    }
 }
 
 /// The answer to a [`Request`].
@@ -264,12 +311,11 @@ impl SyncRun {
                     let body = serde_json::json!({ "entries": batch }).to_string();
                     self.batch = batch;
                     self.already = already;
-                    return Ok(Some(Request {
-                        method: "POST",
-                        path: "/api/v1/sync/redemptions".into(),
-                        body: Some(body),
-                        if_none_match: None,
-                    }));
+                    return Ok(Some(Request::new(
+                        "POST",
+                        "/api/v1/sync/redemptions".into(),
+                        Some(body),
+                    )));
                 }
                 Phase::Trust => {
                     let etag = self
@@ -278,23 +324,20 @@ impl SyncRun {
                         .clone()
                         .filter(|_| self.trust_path.exists());
                     return Ok(Some(Request {
-                        method: "GET",
-                        path: "/api/v1/trust".into(),
-                        body: None,
                         if_none_match: etag,
+                        ..Request::new("GET", "/api/v1/trust".into(), None)
                     }));
                 }
                 Phase::Revocations => {
                     // With the device token: the server records the pull.
-                    return Ok(Some(Request {
-                        method: "GET",
-                        path: format!(
+                    return Ok(Some(Request::new(
+                        "GET",
+                        format!(
                             "/api/v1/revocations?since={}",
                             self.state.revocations_cursor
                         ),
-                        body: None,
-                        if_none_match: None,
-                    }));
+                        None,
+                    )));
                 }
                 Phase::Done => return Ok(None),
             }

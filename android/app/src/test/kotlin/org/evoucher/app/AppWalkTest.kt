@@ -327,7 +327,8 @@ class AppWalkTest {
             fun ok(r: Pair<Int, JSONObject>): JSONObject { assertTrue(r.second.toString(), r.first in 200..299); return r.second }
             ok(server.call("POST", "/api/v1/programs", JSONObject().put("id", "food").put("name", "Food").put("issuer", "https://food.example").put("currency", "KES").put("amount", 5000)))
             ok(server.call("POST", "/api/v1/programs", JSONObject().put("id", "medic").put("name", "Medicines").put("issuer", "https://medic.example").put("currency", "KES").put("amount", 8000).put("partial", true)))
-            ok(server.call("POST", "/api/v1/providers", JSONObject().put("id", "SP-1").put("name", "Duka la Amani").put("category", "grocery")))
+            ok(server.call("POST", "/api/v1/providers", JSONObject().put("id", "SP-1").put("name", "Duka la Amani").put("category", "grocery")
+                .put("payout", JSONObject().put("kind", "bank").put("holder", "Duka la Amani").put("number", "0123 4567 8901").put("bank", "Equity Bank"))))
             code = ok(server.call("POST", "/api/v1/providers/SP-1/enrolment-codes", JSONObject())).getString("code")
             val people = JSONArray((1..3).map { JSONObject().put("id", "B-$it").put("name", if (it == 1) "Amina Yusuf" else "Person $it") })
             val issued = ok(server.call("POST", "/api/v1/programs/food/vouchers", JSONObject().put("beneficiaries", people))).getJSONArray("vouchers")
