@@ -12,18 +12,18 @@ use sha2::{Digest, Sha256};
 use crate::sync::{SyncClient, SyncError};
 
 /// What to claim.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ClaimRequest {
     /// The phone's own key for this claim (1 to 64 characters): the same key finds the same
     /// claim.
     pub key: String,
     pub program: String,
     /// These redemptions (entry ids); none: every unclaimed one up to `up_to`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redemptions: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up_to: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 

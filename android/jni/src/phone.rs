@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use evoucher_core::ledger::{HistoryFilter, Ledger, RedeemError, Redeemer};
 use evoucher_core::sync::{self, Answer, SyncRun};
-use evoucher_core::{verify, TrustStore};
+use evoucher_core::{claims, verify, TrustStore};
 use jni::objects::{JClass, JString};
 use jni::sys::{jint, jlong};
 use jni::EnvUnowned;
@@ -298,6 +298,146 @@ pub extern "system" fn Java_org_evoucher_sdk_Native_ledgerExportCsv<'l>(
         let n = ledger.export_csv(std::io::BufWriter::new(file))?;
         std::fs::rename(&tmp, &path).map_err(|e| BridgeError::Ledger(e.to_string()))?;
         Ok(jint::try_from(n).unwrap_or(jint::MAX))
+    })
+    .resolve::<ThrowMapped>()
+}
+
+// ---------------------------------------------------------------- claims
+
+/// Queue a claim (`{"key", "program", "redemptions"?, "up_to"?, "note"?}`) or, with
+/// `claimId`, the answer to a returned claim (`{"key", "note"?}`); `documents` is a JSON list of
+/// `{"name", "path"}`. Returns the queued item.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_claimQueue<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+    request: JString<'l>,
+    claim_id: JString<'l>,
+    documents: JString<'l>,
+    now: jlong,
+) -> JString<'l> {
+    u.with_env(|env| -> R<JString<'l>> {
+        let ledger = handle::get::<Ledger>(h)?;
+        let bad = |m: &str| BridgeError::BadArgument(m.to_owned());
+        let req: Value = serde_json::from_str(&string(env, &request, "request")?)
+            .map_err(|_| bad("request is not JSON"))?;
+        let docs: Vec<Value> = serde_json::from_str(&string(env, &documents, "documents")?)
+            .map_err(|_| bad("documents: a JSON list of {name, path}"))?;
+        let docs = docs
+            .iter()
+            .map(|d| match (d["name"].as_str(), d["path"].as_str()) {
+                (Some(n), Some(p)) => Ok((n.to_owned(), p.to_owned())),
+                _ => Err(bad("documents: a JSON list of {name, path}")),
+            })
+            .collect::<R<Vec<_>>>()?;
+        let key = req["key"].as_str().ok_or_else(|| bad("request.key"))?;
+        let q = match opt_string(env, &claim_id)? {
+            Some(id) => claims::queue_answer(&ledger, key, &id, req["note"].as_str(), &docs, now)?,
+            None => {
+                let r: claims::ClaimRequest = serde_json::from_value(req.clone())
+                    .map_err(|e| bad(&format!("request: {e}")))?;
+                claims::queue_claim(&ledger, &r, &docs, now)?
+            }
+        };
+        jstr(env, &json!(q))
+    })
+    .resolve::<ThrowMapped>()
+}
+
+/// The claim outbox (newest first) and the claims as the server last listed them:
+/// `{"outbox": [...], "claims": [...]}`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_claimList<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    h: jlong,
+) -> JString<'l> {
+    u.with_env(|env| -> R<JString<'l>> {
+        let ledger = handle::get::<Ledger>(h)?;
+        jstr(
+            env,
+            &json!({"outbox": ledger.claim_outbox()?, "claims": ledger.claims_seen()?}),
+        )
+    })
+    .resolve::<ThrowMapped>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_claimRunNew<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+) -> jlong {
+    u.with_env(|_env| -> R<jlong> { Ok(handle::new(Mutex::new(claims::ClaimRun::new()))) })
+        .resolve::<ThrowMapped>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_claimRunDestroy<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    r: jlong,
+) {
+    u.with_env(|_env| -> R<()> {
+        handle::destroy::<Mutex<claims::ClaimRun>>(r);
+        Ok(())
+    })
+    .resolve::<ThrowMapped>()
+}
+
+fn claim_run(r: jlong) -> R<std::sync::Arc<Mutex<claims::ClaimRun>>> {
+    handle::get::<Mutex<claims::ClaimRun>>(r)
+}
+
+/// The next request of a claim run (as `syncNext`), or null at the end.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_claimRunNext<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    r: jlong,
+    h: jlong,
+) -> JString<'l> {
+    u.with_env(|env| -> R<JString<'l>> {
+        let ledger = handle::get::<Ledger>(h)?;
+        let run = claim_run(r)?;
+        let mut run = run
+            .lock()
+            .map_err(|_| BridgeError::Ledger("claim run poisoned".into()))?;
+        match run.next(&ledger)? {
+            Some(req) => jstr(env, &json!(req)),
+            None => Ok(JString::null()),
+        }
+    })
+    .resolve::<ThrowMapped>()
+}
+
+/// Apply the answer to the last request; returns `{"sent", "refused"}` so far.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_evoucher_sdk_Native_claimRunAnswer<'l>(
+    mut u: EnvUnowned<'l>,
+    _c: JClass<'l>,
+    r: jlong,
+    h: jlong,
+    status: jint,
+    body: JString<'l>,
+) -> JString<'l> {
+    u.with_env(|env| -> R<JString<'l>> {
+        let ledger = handle::get::<Ledger>(h)?;
+        let body = opt_string(env, &body)?.unwrap_or_default();
+        let run = claim_run(r)?;
+        let mut run = run
+            .lock()
+            .map_err(|_| BridgeError::Ledger("claim run poisoned".into()))?;
+        run.answer(
+            &ledger,
+            Answer {
+                status: status_code(status)?,
+                etag: None,
+                date: None,
+                body: &body,
+            },
+        )?;
+        jstr(env, &json!({"sent": run.sent, "refused": run.refused}))
     })
     .resolve::<ThrowMapped>()
 }

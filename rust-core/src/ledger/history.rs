@@ -14,7 +14,7 @@ pub struct HistoryFilter {
     pub from: Option<i64>,
     /// Entries before this time.
     pub until: Option<i64>,
-    /// One state: `waiting`, `accepted`, `conflict`, `suspect`, `invalid`, `voided`.
+    /// One state: `waiting`, `accepted`, `claimed`, `conflict`, `suspect`, `invalid`, `voided`.
     pub state: Option<String>,
     /// A voucher id (hex, or its start) or a beneficiary id (exact, case-insensitive).
     pub search: Option<String>,
@@ -31,7 +31,8 @@ pub const MAX_PAGE: usize = 500;
 pub struct HistoryRow {
     pub entry: Entry,
     /// `waiting` (not yet sent), `accepted`, `conflict`, `suspect`, `invalid`, `synced` (an
-    /// older acknowledgement without a judgement), or `voided` (a void entry cancels it).
+    /// older acknowledgement without a judgement), `voided` (a void entry cancels it), or
+    /// `claimed` (accepted, and named by a claim this phone made that was not refused).
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -70,6 +71,7 @@ impl Ledger {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
+        let claimed = self.claimed_ids()?;
         let conn = self.lock();
         let mut st = conn.prepare_cached(&format!(
             "SELECT {COLUMNS}, {STATE_SQL}, s.reason, v.id FROM entries e \
@@ -78,7 +80,12 @@ impl Ledger {
              WHERE e.kind = 'redeem' AND (?1 IS NULL OR e.at >= ?1) AND (?2 IS NULL OR e.at < ?2) \
              AND (?3 IS NULL OR {STATE_SQL} = ?3) ORDER BY e.seq DESC"
         ))?;
-        let rows = st.query_map(params![f.from, f.until, f.state], |r| {
+        // `claimed` is `accepted` in the database, told apart below.
+        let sql_state = match f.state.as_deref() {
+            Some("claimed") => Some("accepted"),
+            s => s,
+        };
+        let rows = st.query_map(params![f.from, f.until, sql_state], |r| {
             Ok((
                 row_entry(r)?,
                 r.get::<_, String>(16)?,
@@ -92,7 +99,13 @@ impl Ledger {
             count: 0,
         };
         for row in rows {
-            let (entry, state, reason, voided_by) = row?;
+            let (entry, mut state, reason, voided_by) = row?;
+            if state == "accepted" && claimed.contains(&entry.id) {
+                state = "claimed".into();
+            }
+            if f.state.as_deref().is_some_and(|want| want != state) {
+                continue;
+            }
             let (beneficiary_id, beneficiary_name, program) = who(&entry.voucher_text);
             if let Some(q) = &search {
                 let by_voucher = entry.voucher_id.to_hex().starts_with(q.as_str());
@@ -124,6 +137,21 @@ impl Ledger {
         }
         page.totals.sort();
         Ok(page)
+    }
+
+    /// Redemptions named by this phone's claims that the server did not refuse.
+    fn claimed_ids(&self) -> Result<std::collections::HashSet<String>, LedgerError> {
+        let mut out = std::collections::HashSet::new();
+        for q in self.claim_outbox()? {
+            if q.kind == "claim" && q.error.is_none() {
+                for id in q.request["redemptions"].as_array().into_iter().flatten() {
+                    if let Some(id) = id.as_str() {
+                        out.insert(id.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The time of the newest entry, if any.

@@ -28,6 +28,7 @@ class MainActivity : Screen() {
         syncButton = button(getString(R.string.sync_now), Palette.INK) { syncNow() }
         root.addView(syncButton)
         root.addView(button(getString(R.string.history), Palette.MUTED) { startActivity(Intent(this, HistoryActivity::class.java)) })
+        root.addView(button(getString(R.string.claims), Palette.MUTED) { startActivity(Intent(this, ClaimsActivity::class.java)) })
         root.addView(button(getString(R.string.settings), Palette.MUTED) { startActivity(Intent(this, SettingsActivity::class.java)) })
         setContentView(scroll(root))
     }

@@ -14,10 +14,26 @@ import org.evoucher.sdk.SyncReport
 object Syncer {
     private val lock = Any()
 
-    fun run(app: App): SyncReport = synchronized(lock) {
+    /** The server and the device token, or why this phone cannot sync. */
+    private fun credentials(app: App): Pair<String, String> {
         val e = app.ledger.status().enrolment ?: throw LedgerException("{\"message\":\"this phone is not enrolled\",\"reason\":\"ledger\"}")
         val token = app.token ?: throw LedgerException("{\"message\":\"this phone has no device token: enrol it again\",\"reason\":\"ledger\"}")
-        ServerSync(app.ledger).sync(e.server, token, app.trustFile)
+        return e.server to token
+    }
+
+    /** Redemptions out, trust list and revocations in, then the claim outbox. */
+    fun run(app: App): SyncReport = synchronized(lock) {
+        val (server, token) = credentials(app)
+        val report = ServerSync(app.ledger).sync(server, token, app.trustFile)
+        // Claims after redemptions: the server claims only what it has accepted.
+        runCatching { ServerSync(app.ledger).sendClaims(server, token) }
+        report
+    }
+
+    /** Send the claim outbox now. Returns (sent, refused). */
+    fun sendClaims(app: App): Pair<Int, Int> = synchronized(lock) {
+        val (server, token) = credentials(app)
+        ServerSync(app.ledger).sendClaims(server, token)
     }
 }
 

@@ -313,6 +313,69 @@ class AppWalkTest {
         Settings(app).language = ""
     }
 
+    @Test
+    fun k_claims_with_a_photo_returned_and_answered() {
+        restorePhone()
+        val c = Robolectric.buildActivity(ClaimsActivity::class.java).setup().get()
+        Bench.settle()
+        // The partial redemption is accepted and unclaimed (the other was voided).
+        val boxes = allViews(c.window.decorView).filterIsInstance<android.widget.CheckBox>()
+        assertEquals(1, boxes.size)
+        boxes[0].performClick()
+        takePhoto(c)
+        assertEquals(1, c.photos.size)
+        allViews(c.window.decorView).filterIsInstance<EditText>().single().setText("Week 48 pharmacy receipts")
+        Bench.shot(c, "17-claim-new")
+        button(c, c.getString(R.string.claim_submit)).performClick()
+        Bench.settle()
+        val mine = c.claims!!.claims.single()
+        assertEquals("submitted", mine.state)
+        assertEquals(3050L, mine.claimed)
+        assertTrue(screen(c).contains(c.getString(R.string.claim_submitted)))
+
+        // The accountant asks a question; the phone hears it at its next sync.
+        val acct = server.person("acct", "accountant")
+        val (st, d, _) = server.callAs(acct, "POST", "/api/v1/claims/${mine.id}/decision",
+            JSONObject().put("stage", 1).put("decision", "return").put("reason", "The receipt is cut off: send all of it."))
+        assertEquals(d.toString(), 200, st)
+        Syncer.run(app)
+        c.load()
+        Bench.settle()
+        assertEquals("returned", c.claims!!.claims.single().state)
+        assertTrue(screen(c).contains("The receipt is cut off"))
+        Bench.shot(c, "18-claim-returned")
+        button(c, c.getString(R.string.claim_answer)).performClick()
+        takePhoto(c)
+        button(c, c.getString(R.string.claim_answer)).performClick()
+        Bench.settle()
+        val answered = c.claims!!.claims.single()
+        assertEquals("submitted", answered.state)
+        val (_, full, _) = server.callAs(acct, "GET", "/api/v1/claims/${mine.id}")
+        assertEquals("both photos reached the server", 2, full.getJSONArray("documents").length())
+        Bench.shot(c, "19-claim-answered")
+
+        val h = Robolectric.buildActivity(HistoryActivity::class.java).setup().get()
+        Bench.settle()
+        assertTrue(h.page!!.rows.any { it.state == "claimed" })
+        savePhone()
+    }
+
+    private var photosTaken = 0
+
+    /** Take a photo as the camera app would: it writes a JPEG to the URI it was given. */
+    private fun takePhoto(c: ClaimsActivity) {
+        button(c, c.getString(R.string.take_photo)).performClick()
+        val req = shadowOf(c).nextStartedActivityForResult
+        assertEquals(android.provider.MediaStore.ACTION_IMAGE_CAPTURE, req.intent.action)
+        val out = req.intent.getParcelableExtra<android.net.Uri>(android.provider.MediaStore.EXTRA_OUTPUT)!!
+        val bmp = android.graphics.Bitmap.createBitmap(320, 480, android.graphics.Bitmap.Config.ARGB_8888)
+        // Each photo its own picture (the server keeps a document once by its SHA-256).
+        android.graphics.Canvas(bmp).drawColor(android.graphics.Color.rgb(255, 255, 255 - 40 * photosTaken++))
+        app.contentResolver.openOutputStream(out)!!.use { bmp.compress(android.graphics.Bitmap.CompressFormat.JPEG, 80, it) }
+        shadowOf(c).receiveResult(req.intent, android.app.Activity.RESULT_OK, Intent())
+        Bench.settle()
+    }
+
     companion object {
         lateinit var server: Server
         lateinit var code: String

@@ -48,6 +48,35 @@ class Server : AutoCloseable {
         return status to (if (text.startsWith("{")) JSONObject(text) else JSONObject().put("text", text))
     }
 
+    /** A call with another bearer token, or with session headers. */
+    fun callAs(token: String?, method: String, path: String, body: JSONObject? = null, headers: Map<String, String> = emptyMap()): Triple<Int, JSONObject, Map<String, List<String>>> {
+        val c = URL(base + path).openConnection() as HttpURLConnection
+        c.requestMethod = method
+        token?.let { c.setRequestProperty("Authorization", "Bearer $it") }
+        headers.forEach { (k, v) -> c.setRequestProperty(k, v) }
+        if (body != null) {
+            c.doOutput = true
+            c.setRequestProperty("Content-Type", "application/json")
+            c.outputStream.use { it.write(body.toString().toByteArray()) }
+        }
+        val status = c.responseCode
+        val text = (if (status >= 400) c.errorStream else c.inputStream)?.use { it.readBytes().toString(Charsets.UTF_8) } ?: ""
+        return Triple(status, if (text.startsWith("{")) JSONObject(text) else JSONObject().put("text", text), c.headerFields.filterKeys { it != null })
+    }
+
+    /** A person with [role] (made by the admin, signed in, password changed) and an API token of theirs. */
+    fun person(name: String, role: String): String {
+        val otp = call("POST", "/api/v1/users", JSONObject().put("name", name).put("role", role)).second.getString("one_time_password")
+        val (st, s, h) = callAs(null, "POST", "/api/v1/session", JSONObject().put("name", name).put("password", otp))
+        check(st == 200) { "session: $s" }
+        val cookie = h.entries.first { it.key.equals("set-cookie", true) }.value.first().substringBefore(';')
+        val auth = mapOf("Cookie" to cookie, "X-CSRF-Token" to s.getString("csrf"), "Origin" to base)
+        check(callAs(null, "POST", "/api/v1/me/password", JSONObject().put("current", otp).put("new", "$name-password-123"), auth).first == 204)
+        val (st2, t, _) = callAs(null, "POST", "/api/v1/me/tokens", JSONObject().put("name", "t"), auth)
+        check(st2 == 201) { "token: $t" }
+        return t.getString("token")
+    }
+
     fun bytes(path: String): ByteArray {
         val c = URL(base + path).openConnection() as HttpURLConnection
         c.setRequestProperty("Authorization", "Bearer $ADMIN")

@@ -52,6 +52,13 @@ internal object Native {
     @JvmStatic external fun syncAnswer(handle: Long, ledger: Long, status: Int, etag: String?, date: String?, body: String?)
     @JvmStatic external fun syncReport(handle: Long): String
 
+    @JvmStatic external fun claimQueue(handle: Long, request: String?, claimId: String?, documents: String?, now: Long): String
+    @JvmStatic external fun claimList(handle: Long): String
+    @JvmStatic external fun claimRunNew(): Long
+    @JvmStatic external fun claimRunDestroy(handle: Long)
+    @JvmStatic external fun claimRunNext(handle: Long, ledger: Long): String?
+    @JvmStatic external fun claimRunAnswer(handle: Long, ledger: Long, status: Int, body: String?): String
+
     /** Boundary self-test: 0 → 42, 1 → a panic (as [NativePanicException]), 2 → [LedgerException]. */
     @JvmStatic external fun selfTest(kind: Int): Int
 }

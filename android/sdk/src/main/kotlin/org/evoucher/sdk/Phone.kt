@@ -164,3 +164,60 @@ data class SyncReport(
         )
     }
 }
+
+/** A claim (or an answer to a returned claim) waiting in the outbox, or sent. */
+data class QueuedClaim(
+    val key: String,
+    /** `claim` or `answer`. */
+    val kind: String,
+    val program: String?,
+    val claimId: String?,
+    val documents: Int,
+    val createdAt: Long,
+    val doneAt: Long?,
+    /** Why the server refused it (then [doneAt] is set too). */
+    val error: String?,
+) {
+    internal companion object {
+        fun from(j: JSONObject) = QueuedClaim(
+            j.getString("key"), j.getString("kind"), j.optStringOrNull("program"), j.optStringOrNull("claim_id"),
+            j.getJSONArray("documents").length(), j.getLong("created_at"),
+            if (j.isNull("done_at")) null else j.getLong("done_at"), j.optStringOrNull("error"),
+        )
+    }
+}
+
+/** A claim as the server has it. Amounts in minor units of [currency]. */
+data class ServerClaim(
+    val id: String,
+    val program: String,
+    /** `draft`, `submitted`, `returned`, `approved`, `rejected`, `withdrawn`, … */
+    val state: String,
+    val currency: String,
+    val claimed: Long,
+    val approved: Long?,
+    val lines: Int,
+    /** The reviewer's question on a returned claim. */
+    val question: String?,
+    val reason: String?,
+    /** The payable's state (`pending`, `paid`, `failed`) once approved. */
+    val payment: String?,
+    val createdAt: Long,
+)
+
+/** The claims screen: what waits to be sent and what the server has. */
+data class Claims(val outbox: List<QueuedClaim>, val claims: List<ServerClaim>) {
+    internal companion object {
+        fun from(j: JSONObject) = Claims(
+            j.getJSONArray("outbox").objects().map(QueuedClaim::from),
+            j.getJSONArray("claims").objects().map {
+                ServerClaim(
+                    it.getString("id"), it.getString("program"), it.getString("state"), it.getString("currency"),
+                    it.getLong("claimed"), if (it.isNull("approved")) null else it.getLong("approved"), it.getInt("line_count"),
+                    it.optStringOrNull("question"), it.optStringOrNull("reason"),
+                    it.optJSONObject("payable")?.optStringOrNull("state"), it.getLong("created_at"),
+                )
+            },
+        )
+    }
+}

@@ -104,4 +104,38 @@ class RedemptionLedger(path: String) : NativeObject(Native.ledgerOpen(path), Nat
 
     /** Write every entry as CSV to [path] (replaced atomically). Returns the number of entries. **Blocking**. */
     fun exportCsv(path: String): Int = withHandle { h -> Native.ledgerExportCsv(h, path) }
+
+    /**
+     * Queue a claim for these redemptions (entry ids), or for every unclaimed accepted one up
+     * to [upTo] when [redemptions] is null; with photos or PDFs ([documents]: name to file,
+     * kept until sent). The next [ServerSync.sendClaims] sends it. **Blocking**.
+     *
+     * @throws LedgerException a document is not a JPEG, PNG or PDF, or too large.
+     */
+    fun queueClaim(
+        program: String, redemptions: List<String>?, upTo: Long?, note: String?, documents: Map<String, java.io.File>,
+        key: String = java.util.UUID.randomUUID().toString(), nowEpochSeconds: Long = System.currentTimeMillis() / 1000,
+    ): QueuedClaim = withHandle { h ->
+        val req = JSONObject().put("key", key).put("program", program)
+        redemptions?.let { req.put("redemptions", JSONArray(it)) }
+        upTo?.let { req.put("up_to", it) }
+        note?.let { req.put("note", it) }
+        QueuedClaim.from(JSONObject(Native.claimQueue(h, req.toString(), null, docs(documents), nowEpochSeconds)))
+    }
+
+    /** Queue the answer to a claim the reviewer returned: a note and more documents. **Blocking**. */
+    fun queueAnswer(
+        claimId: String, note: String?, documents: Map<String, java.io.File>,
+        key: String = java.util.UUID.randomUUID().toString(), nowEpochSeconds: Long = System.currentTimeMillis() / 1000,
+    ): QueuedClaim = withHandle { h ->
+        val req = JSONObject().put("key", key)
+        note?.let { req.put("note", it) }
+        QueuedClaim.from(JSONObject(Native.claimQueue(h, req.toString(), claimId, docs(documents), nowEpochSeconds)))
+    }
+
+    /** The claim outbox and the claims as the server last listed them. **Blocking**. */
+    fun claims(): Claims = withHandle { h -> Claims.from(JSONObject(Native.claimList(h))) }
+
+    private fun docs(d: Map<String, java.io.File>) =
+        JSONArray(d.map { (name, f) -> JSONObject().put("name", name).put("path", f.path) }).toString()
 }

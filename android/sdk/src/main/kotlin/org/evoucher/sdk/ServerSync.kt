@@ -48,8 +48,7 @@ class ServerSync(
         try {
             while (true) {
                 val next = ledger.withHandle { h -> Native.syncNext(run, h) } ?: break
-                val req = JSONObject(next)
-                val r = send(base, token, req.getString("method"), req.getString("path"), req.optStringOrNull("body"), req.optStringOrNull("if_none_match"))
+                val r = send(base, token, JSONObject(next))
                 ledger.withHandle { h -> Native.syncAnswer(run, h, r.status, r.etag, r.date, r.body) }
                 onProgress(JSONObject(Native.syncReport(run)).getInt("pushed"))
             }
@@ -59,13 +58,41 @@ class ServerSync(
         }
     }
 
-    private fun send(base: String, token: String?, method: String, path: String, body: String?, ifNoneMatch: String?): Reply {
+    /**
+     * Send the claim outbox (each claim whole: made, its documents uploaded, submitted) and
+     * read back this provider's claims. Returns (sent, refused).
+     */
+    fun sendClaims(server: String, token: String): Pair<Int, Int> {
+        val base = server.trimEnd('/')
+        val run = Native.claimRunNew()
+        try {
+            var progress = JSONObject().put("sent", 0).put("refused", 0)
+            while (true) {
+                val next = ledger.withHandle { h -> Native.claimRunNext(run, h) } ?: break
+                val r = send(base, token, JSONObject(next))
+                progress = JSONObject(ledger.withHandle { h -> Native.claimRunAnswer(run, h, r.status, r.body) })
+            }
+            return progress.getInt("sent") to progress.getInt("refused")
+        } finally {
+            Native.claimRunDestroy(run)
+        }
+    }
+
+    private fun send(base: String, token: String?, req: JSONObject): Reply = send(
+        base, token, req.getString("method"), req.getString("path"), req.optStringOrNull("body"),
+        req.optStringOrNull("if_none_match"), req.optStringOrNull("body_file")?.let(::File), req.optStringOrNull("file_name"),
+    )
+
+    private fun send(
+        base: String, token: String?, method: String, path: String, body: String?, ifNoneMatch: String?,
+        file: File? = null, fileName: String? = null,
+    ): Reply {
         var wait = 250L
         var last: Exception? = null
         repeat(attempts) { attempt ->
             if (attempt > 0) { Thread.sleep(wait); wait *= 2 }
             try {
-                val r = once(base, token, method, path, body, ifNoneMatch)
+                val r = once(base, token, method, path, body, ifNoneMatch, file, fileName)
                 if (r.status < 500) return r
                 last = SyncException(JSONObject().put("message", "server answered HTTP ${r.status}").put("reason", "status").put("status", r.status).toString())
             } catch (e: IOException) {
@@ -77,7 +104,9 @@ class ServerSync(
         throw SyncException(JSONObject().put("message", "cannot reach the server: ${l?.javaClass?.simpleName}: ${l?.message}").put("reason", "http").toString())
     }
 
-    private fun once(base: String, token: String?, method: String, path: String, body: String?, ifNoneMatch: String?): Reply {
+    private fun once(
+        base: String, token: String?, method: String, path: String, body: String?, ifNoneMatch: String?, file: File?, fileName: String?,
+    ): Reply {
         val c = URL(base + path).openConnection() as HttpURLConnection
         try {
             c.requestMethod = method
@@ -88,7 +117,13 @@ class ServerSync(
             c.setRequestProperty("Accept", "application/json")
             if (token != null) c.setRequestProperty("Authorization", "Bearer $token")
             if (ifNoneMatch != null) c.setRequestProperty("If-None-Match", ifNoneMatch)
-            if (body != null) {
+            if (file != null) {
+                c.doOutput = true
+                c.setRequestProperty("Content-Type", "application/octet-stream")
+                if (fileName != null) c.setRequestProperty("X-File-Name", fileName)
+                c.setFixedLengthStreamingMode(file.length())
+                c.outputStream.use { out -> file.inputStream().use { it.copyTo(out) } }
+            } else if (body != null) {
                 val bytes = body.toByteArray(Charsets.UTF_8)
                 c.doOutput = true
                 c.setRequestProperty("Content-Type", "application/json")

@@ -23,7 +23,7 @@ class NativeSymbolsTest {
             .toSortedSet()
         assertEquals(0, nm.waitFor())
         assertEquals(declared, exported)
-        assertEquals(30, declared.size)
+        assertEquals(36, declared.size)
     }
 
     @Test
