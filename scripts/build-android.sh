@@ -81,8 +81,10 @@ for abi in $abis; do
   [ -z "${ANDROID_NDK_HOME:-}" ] && linker=$cc-link-clang
   env "CC_$l=$cc" "AR_$l=$ar" "CARGO_TARGET_${u}_LINKER=$linker" \
     cargo build --release --quiet --target "$t" -p evoucher-jni
-  mkdir -p "$out/lib/$abi"
+  mkdir -p "$out/lib/$abi" "android/sdk/src/main/jniLibs/$abi"
   "$strip" --strip-unneeded -o "$out/lib/$abi/libevoucher_jni.so" "target/$t/release/libevoucher_jni.so"
+  # For the Gradle build (android/sdk/build.gradle.kts), on machines that have one.
+  cp "$out/lib/$abi/libevoucher_jni.so" "android/sdk/src/main/jniLibs/$abi/"
   ls -l "$out/lib/$abi/libevoucher_jni.so" | awk '{print "   " $5 " bytes"}'
 done
 

@@ -118,28 +118,28 @@ EVOUCHER_TEST_POSTGRES="$pg_url" cargo test --workspace --test cli --test server
 step "camera feature compiles (webcam scanning through nokhwa/V4L)"
 cargo check --quiet -p evoucher --features camera
 
+# `mvn test` in $1 under -Xcheck:jni: fails on a failed test or any JNI warning.
+jvm_tests() {
+  local log
+  log=$(mktemp)
+  (cd "$1" && mvn -B -ntp test) 2>&1 | tee "$log" | grep -E "Tests run:|BUILD|ERROR|WARNING in native method|FATAL ERROR" || true
+  if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" "$1"/target/surefire-reports/*.txt 2>/dev/null; then
+    echo "JNI warnings under -Xcheck:jni (see above)" >&2
+    exit 1
+  fi
+  grep -q "BUILD SUCCESS" "$log" || { echo "$2 tests failed" >&2; exit 1; }
+}
+
 step "Kotlin SDK on the JVM through JNI (-Xcheck:jni; any JNI warning fails)"
 cargo build --quiet -p evoucher-jni
-log=$(mktemp)
-(cd android/sdk && mvn -B -ntp test) 2>&1 | tee "$log" | grep -E "Tests run:|BUILD|ERROR|WARNING in native method|FATAL ERROR" || true
-if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" android/sdk/target/surefire-reports/*.txt 2>/dev/null; then
-  echo "JNI warnings under -Xcheck:jni (see above)" >&2
-  exit 1
-fi
-grep -q "BUILD SUCCESS" "$log" || { echo "Kotlin SDK tests failed" >&2; exit 1; }
+jvm_tests android/sdk "Kotlin SDK"
 
 step "Android: the JNI library for a phone (arm64-v8a), the app's APK, the SDK's AAR (scripts/build-android.sh)"
 ABIS=arm64-v8a bash scripts/build-android.sh
 
 step "Android app on the JVM (Robolectric, the host JNI library, a real evoucher serve; screenshots)"
 cargo build --quiet -p evoucher -p evoucher-jni
-log=$(mktemp)
-(cd android/app && mvn -B -ntp test) 2>&1 | tee "$log" | grep -E "Tests run:|BUILD|ERROR|WARNING in native method|FATAL ERROR" || true
-if grep -qE "WARNING in native method|FATAL ERROR in native method" "$log" android/app/target/surefire-reports/*.txt 2>/dev/null; then
-  echo "JNI warnings under -Xcheck:jni (see above)" >&2
-  exit 1
-fi
-grep -q "BUILD SUCCESS" "$log" || { echo "Android app tests failed" >&2; exit 1; }
+jvm_tests android/app "Android app"
 echo "screenshots: android/app/target/screenshots"
 
 step "python: cross-checks (cbor2, cryptography, PyJWT) and the OpenAPI checks (not our code)"

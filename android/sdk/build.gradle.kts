@@ -1,7 +1,7 @@
-// The Kotlin SDK as an Android library (AAR). Needs the Android SDK and Gradle; the JNI
-// libraries for each ABI are built by scripts/build-android.sh (cargo-ndk) into
-// src/main/jniLibs/<abi>/libevoucher_jni.so. On machines without the SDK the same sources are
-// built and tested on the JVM with Maven (pom.xml).
+// The Kotlin SDK as an Android library (AAR), for machines with the Android SDK and Gradle.
+// NOT BUILT HERE: scripts/build-android.sh builds the AAR without Gradle (android/build/maven)
+// and copies the JNI library of each ABI into src/main/jniLibs/<abi>/ for this file to use.
+// The same sources are built and tested on the JVM with Maven (pom.xml).
 plugins {
     id("com.android.library") version "8.7.3"
     id("org.jetbrains.kotlin.android") version "2.2.21"

@@ -362,6 +362,37 @@ class AppWalkTest {
 
     private var photosTaken = 0
 
+    @Test
+    fun l_an_openg2p_jwt_voucher_is_read_like_ours() {
+        restorePhone()
+        // An OpenG2P PBMS voucher: a JWT signed RS256, its key in the program's JWKS.
+        val kp = java.security.KeyPairGenerator.getInstance("RSA").apply { initialize(2048) }.generateKeyPair()
+        val pub = kp.public as java.security.interfaces.RSAPublicKey
+        val b64 = java.util.Base64.getUrlEncoder().withoutPadding()
+        fun unsigned(b: java.math.BigInteger) = b.toByteArray().dropWhile { it == 0.toByte() }.toByteArray()
+        val jwk = JSONObject().put("kty", "RSA").put("kid", "pbms-1").put("alg", "RS256").put("use", "sig")
+            .put("n", b64.encodeToString(unsigned(pub.modulus))).put("e", b64.encodeToString(unsigned(pub.publicExponent))).put("currency", "PHP")
+        app.trustFile.writeText(JSONObject().put("keys", JSONArray().put(jwk)).toString())
+        val now = System.currentTimeMillis() / 1000
+        val header = JSONObject().put("alg", "RS256").put("kid", "pbms-1").put("typ", "JWT")
+        val claims = JSONObject().put("iss", "https://g2p.example.gov/api/v1/payments").put("sub", "12").put("iat", now - 3600)
+            .put("exp", now + 30 * 86_400).put("amount", "5000.0").put("type", "voucher").put("code", "ABC123").put("bName", "Juan dela Cruz")
+        val input = b64.encodeToString(header.toString().toByteArray()) + "." + b64.encodeToString(claims.toString().toByteArray())
+        val sig = java.security.Signature.getInstance("SHA256withRSA").apply { initSign(kp.private); update(input.toByteArray()) }.sign()
+        val jwt = input + "." + b64.encodeToString(sig)
+
+        val v = verdictFor(jwt)
+        val ok = v.verdict as Verdict.Ok
+        assertEquals("Juan dela Cruz", ok.voucher.beneficiaryName)
+        assertEquals(500000L, ok.voucher.amount)
+        assertTrue(screen(v).contains("Juan dela Cruz"))
+        Bench.shot(v, "20-verdict-openg2p")
+        button(v, v.getString(R.string.confirm_redeem)).performClick()
+        Bench.settle()
+        assertEquals(500000L, v.receipt!!.entry.amount)
+        assertTrue((verdictFor(jwt).verdict as Verdict.Refused).reason == "already_redeemed")
+    }
+
     /** Take a photo as the camera app would: it writes a JPEG to the URI it was given. */
     private fun takePhoto(c: ClaimsActivity) {
         button(c, c.getString(R.string.take_photo)).performClick()

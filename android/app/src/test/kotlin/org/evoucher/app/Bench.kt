@@ -34,19 +34,8 @@ class Server : AutoCloseable {
     }
 
     /** An admin API call; returns (status, JSON body). */
-    fun call(method: String, path: String, body: JSONObject? = null): Pair<Int, JSONObject> {
-        val c = URL(base + path).openConnection() as HttpURLConnection
-        c.requestMethod = method
-        c.setRequestProperty("Authorization", "Bearer $ADMIN")
-        if (body != null) {
-            c.doOutput = true
-            c.setRequestProperty("Content-Type", "application/json")
-            c.outputStream.use { it.write(body.toString().toByteArray()) }
-        }
-        val status = c.responseCode
-        val text = (if (status >= 400) c.errorStream else c.inputStream)?.use { it.readBytes().toString(Charsets.UTF_8) } ?: ""
-        return status to (if (text.startsWith("{")) JSONObject(text) else JSONObject().put("text", text))
-    }
+    fun call(method: String, path: String, body: JSONObject? = null): Pair<Int, JSONObject> =
+        callAs(ADMIN, method, path, body).let { it.first to it.second }
 
     /** A call with another bearer token, or with session headers. */
     fun callAs(token: String?, method: String, path: String, body: JSONObject? = null, headers: Map<String, String> = emptyMap()): Triple<Int, JSONObject, Map<String, List<String>>> {
