@@ -166,6 +166,8 @@ pub struct ClaimRun {
     pub sent: usize,
     /// Items the server refused in this run.
     pub refused: usize,
+    /// Claims whose lines are to be read (new or changed since last seen).
+    detail: Vec<String>,
     now: fn() -> i64,
 }
 
@@ -176,6 +178,7 @@ enum ClaimStep {
     Upload,
     Submit,
     List,
+    Detail,
     Done,
 }
 
@@ -186,6 +189,7 @@ impl Default for ClaimRun {
             current: None,
             sent: 0,
             refused: 0,
+            detail: Vec::new(),
             now: crate::ledger_now,
         }
     }
@@ -267,6 +271,16 @@ impl ClaimRun {
                         None,
                     )))
                 }
+                ClaimStep::Detail => match self.detail.last() {
+                    Some(id) => {
+                        return Ok(Some(Request::new(
+                            "GET",
+                            format!("/api/v1/sync/claims/{id}"),
+                            None,
+                        )))
+                    }
+                    None => self.step = ClaimStep::Done,
+                },
                 ClaimStep::Done => return Ok(None),
             }
         }
@@ -290,8 +304,61 @@ impl ClaimRun {
             }
             let v: serde_json::Value = serde_json::from_str(a.body).map_err(protocol)?;
             let list = v["claims"].as_array().cloned().unwrap_or_default();
-            ledger.set_claims_seen(&list, now)?;
-            self.step = ClaimStep::Done;
+            // The lines of claims new or changed since the last list.
+            let before: std::collections::HashMap<String, Option<i64>> = ledger
+                .claims_seen()?
+                .into_iter()
+                .filter_map(|c| Some((c["id"].as_str()?.to_owned(), c["updated_at"].as_i64())))
+                .collect();
+            self.detail = list
+                .iter()
+                .filter(|c| {
+                    c["id"].as_str().is_some_and(|id| {
+                        before.get(id).copied().flatten() != c["updated_at"].as_i64()
+                    })
+                })
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect();
+            // Kept without their time until their lines are read, so that a run cut off
+            // before then reads them next time.
+            let kept: Vec<serde_json::Value> = list
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    if c["id"]
+                        .as_str()
+                        .is_some_and(|id| self.detail.iter().any(|d| d == id))
+                    {
+                        c["updated_at"] = serde_json::Value::Null;
+                    }
+                    c
+                })
+                .collect();
+            ledger.set_claims_seen(&kept, now)?;
+            self.step = ClaimStep::Detail;
+            return Ok(());
+        }
+        if self.step == ClaimStep::Detail {
+            let Some(id) = self.detail.pop() else {
+                return Err(SyncError::Protocol("an answer out of turn".into()));
+            };
+            if a.status >= 400 {
+                // Gone since it was listed: its lines are read at the next sync.
+                return Ok(());
+            }
+            let c: serde_json::Value = serde_json::from_str(a.body).map_err(protocol)?;
+            let lines: Vec<String> = c["lines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["redemption"].as_str().map(str::to_owned))
+                .collect();
+            ledger.set_claim_lines(&id, &lines)?;
+            let mut seen = c;
+            if let Some(o) = seen.as_object_mut() {
+                o.remove("lines");
+            }
+            ledger.put_claim_seen(&seen, now)?;
             return Ok(());
         }
         let Some(q) = self.current.as_mut() else {

@@ -248,3 +248,75 @@ fn status_warns_of_stale_lists_and_a_wrong_clock() {
     let s = sync::status(&l, 3 * DAY, NOW + 10).unwrap();
     assert_eq!(s.clock, vec![ClockWarning::FarFromServer { offset: -3600 }]);
 }
+
+#[test]
+fn history_shows_claimed_and_paid_from_the_servers_claims() {
+    let d = tmp("claimed");
+    let l = Ledger::open(&d.join("l.db")).unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3u8 {
+        let v = voucher(30 + n, &format!("B-{n}"), false);
+        ids.push(
+            l.redeem(&v, &SHOP, &RedeemRequest::Whole, NOW)
+                .unwrap()
+                .entry
+                .id,
+        );
+    }
+    let judged: Vec<Judged> = ids
+        .iter()
+        .map(|id| Judged {
+            id: id.clone(),
+            status: "accepted".into(),
+            reason: None,
+        })
+        .collect();
+    l.mark_judged(&judged, NOW).unwrap();
+    let claim = |id: &str, state: &str, payable: Option<&str>| {
+        serde_json::json!({"id": id, "state": state, "created_at": NOW, "updated_at": NOW,
+            "payable": payable.map(|p| serde_json::json!({"state": p}))})
+    };
+    l.set_claims_seen(
+        &[
+            claim("CLM-1", "approved", Some("paid")),
+            claim("CLM-2", "submitted", None),
+            claim("CLM-3", "rejected", None),
+        ],
+        NOW,
+    )
+    .unwrap();
+    l.set_claim_lines("CLM-1", &[ids[0].clone()]).unwrap();
+    l.set_claim_lines("CLM-2", &[ids[1].clone()]).unwrap();
+    l.set_claim_lines("CLM-3", &[ids[2].clone()]).unwrap();
+    let state = |state: Option<&str>| {
+        l.history_page(&HistoryFilter {
+            state: state.map(str::to_owned),
+            ..Default::default()
+        })
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|r| (r.entry.id, r.state))
+        .collect::<Vec<_>>()
+    };
+    let all = state(None);
+    let of = |id: &str| all.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    assert_eq!(of(&ids[0]), "paid");
+    assert_eq!(of(&ids[1]), "claimed");
+    assert_eq!(
+        of(&ids[2]),
+        "accepted",
+        "a rejected claim frees its redemptions"
+    );
+    assert_eq!(
+        state(Some("paid")),
+        vec![(ids[0].clone(), "paid".to_owned())]
+    );
+    assert_eq!(
+        state(Some("accepted")),
+        vec![(ids[2].clone(), "accepted".to_owned())]
+    );
+    // A claim's lines replaced when it is read again.
+    l.set_claim_lines("CLM-2", &[]).unwrap();
+    assert_eq!(state(Some("claimed")), vec![]);
+}

@@ -357,4 +357,36 @@ fn the_claim_outbox_is_sent_by_the_next_sync() {
         .unwrap();
     assert!(refused.done_at.is_some());
     assert!(refused.error.is_some(), "{refused:?}");
+
+    // "Everything up to now": the phone learns which redemptions it holds from its lines.
+    let state = |id: &str| {
+        ledger
+            .history_page(&Default::default())
+            .unwrap()
+            .rows
+            .into_iter()
+            .find(|r| r.entry.id == id)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&ids[0]), "claimed");
+    assert_eq!(state(&ids[1]), "accepted");
+    queue_claim(
+        &ledger,
+        &ClaimRequest {
+            key: "phone-claim-3".into(),
+            program: "food".into(),
+            redemptions: None,
+            up_to: Some(evoucher_server::now()),
+            note: None,
+        },
+        &[],
+        now,
+    )
+    .unwrap();
+    let mut run = ClaimRun::new();
+    client.drive(&ledger, &mut run).unwrap();
+    assert_eq!((run.sent, run.refused), (1, 0));
+    assert_eq!(state(&ids[1]), "claimed");
+    assert_eq!(ledger.claims_seen().unwrap().len(), 2);
 }

@@ -14,7 +14,8 @@ pub struct HistoryFilter {
     pub from: Option<i64>,
     /// Entries before this time.
     pub until: Option<i64>,
-    /// One state: `waiting`, `accepted`, `claimed`, `conflict`, `suspect`, `invalid`, `voided`.
+    /// One state: `waiting`, `accepted`, `claimed`, `paid`, `conflict`, `suspect`, `invalid`,
+    /// `voided`.
     pub state: Option<String>,
     /// A voucher id (hex, or its start) or a beneficiary id (exact, case-insensitive).
     pub search: Option<String>,
@@ -31,8 +32,10 @@ pub const MAX_PAGE: usize = 500;
 pub struct HistoryRow {
     pub entry: Entry,
     /// `waiting` (not yet sent), `accepted`, `conflict`, `suspect`, `invalid`, `synced` (an
-    /// older acknowledgement without a judgement), `voided` (a void entry cancels it), or
-    /// `claimed` (accepted, and named by a claim this phone made that was not refused).
+    /// older acknowledgement without a judgement), `voided` (a void entry cancels it),
+    /// `claimed` (accepted, and in a claim: one the server listed with this redemption among
+    /// its lines, or one this phone made naming it and not refused), or `paid` (in a claim
+    /// whose payment the program has made).
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -72,6 +75,7 @@ impl Ledger {
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
         let claimed = self.claimed_ids()?;
+        let in_claims = self.claim_states()?;
         let conn = self.lock();
         let mut st = conn.prepare_cached(&format!(
             "SELECT {COLUMNS}, {STATE_SQL}, s.reason, v.id FROM entries e \
@@ -80,9 +84,9 @@ impl Ledger {
              WHERE e.kind = 'redeem' AND (?1 IS NULL OR e.at >= ?1) AND (?2 IS NULL OR e.at < ?2) \
              AND (?3 IS NULL OR {STATE_SQL} = ?3) ORDER BY e.seq DESC"
         ))?;
-        // `claimed` is `accepted` in the database, told apart below.
+        // `claimed` and `paid` are `accepted` in the database, told apart below.
         let sql_state = match f.state.as_deref() {
-            Some("claimed") => Some("accepted"),
+            Some("claimed" | "paid") => Some("accepted"),
             s => s,
         };
         let rows = st.query_map(params![f.from, f.until, sql_state], |r| {
@@ -100,8 +104,13 @@ impl Ledger {
         };
         for row in rows {
             let (entry, mut state, reason, voided_by) = row?;
-            if state == "accepted" && claimed.contains(&entry.id) {
-                state = "claimed".into();
+            if state == "accepted" {
+                match in_claims.get(&entry.id) {
+                    Some((_, Some(p))) if p == "paid" => state = "paid".into(),
+                    Some((c, _)) if c != "rejected" && c != "withdrawn" => state = "claimed".into(),
+                    _ if claimed.contains(&entry.id) => state = "claimed".into(),
+                    _ => {}
+                }
             }
             if f.state.as_deref().is_some_and(|want| want != state) {
                 continue;

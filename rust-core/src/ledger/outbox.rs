@@ -141,6 +141,72 @@ impl Ledger {
         Ok(())
     }
 
+    /// Keep one claim as the server has it now (its entry replaced).
+    pub fn put_claim_seen(&self, claim: &serde_json::Value, now: i64) -> Result<(), LedgerError> {
+        let Some(id) = claim["id"].as_str() else {
+            return Err(LedgerError::Db("a claim without an id".into()));
+        };
+        self.lock().execute(
+            "INSERT OR REPLACE INTO claims_seen (id, claim, seen_at) VALUES (?1, ?2, ?3)",
+            params![id, claim.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Record which redemptions a claim holds (replacing what was known of that claim).
+    pub fn set_claim_lines(
+        &self,
+        claim_id: &str,
+        redemptions: &[String],
+    ) -> Result<(), LedgerError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM claim_lines WHERE claim_id = ?1",
+            params![claim_id],
+        )?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO claim_lines (redemption_id, claim_id) VALUES (?1, ?2)",
+            )?;
+            for r in redemptions {
+                ins.execute(params![r, claim_id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// For each redemption a claim holds: the claim's state and its payment's, as last seen.
+    pub(crate) fn claim_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (String, Option<String>)>, LedgerError> {
+        let claims: std::collections::HashMap<String, (String, Option<String>)> = self
+            .claims_seen()?
+            .into_iter()
+            .filter_map(|c| {
+                Some((
+                    c["id"].as_str()?.to_owned(),
+                    (
+                        c["state"].as_str()?.to_owned(),
+                        c["payable"]["state"].as_str().map(str::to_owned),
+                    ),
+                ))
+            })
+            .collect();
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT redemption_id, claim_id FROM claim_lines")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (redemption, claim) = row?;
+            if let Some(s) = claims.get(&claim) {
+                out.insert(redemption, s.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// The claims as the server last listed them, newest first.
     pub fn claims_seen(&self) -> Result<Vec<serde_json::Value>, LedgerError> {
         let conn = self.lock();

@@ -59,7 +59,8 @@ pub const MIGRATIONS: [&str; 4] = [
     ALTER TABLE synced ADD COLUMN reason TEXT;
     "#,
     // v4: the claim outbox (claims and answers to returned claims made offline, sent by the
-    // next sync) and the claims as the server last listed them.
+    // next sync), the claims as the server last listed them, and which claim holds each
+    // redemption.
     r#"
     CREATE TABLE claim_outbox (
         key        TEXT PRIMARY KEY NOT NULL,
@@ -77,6 +78,11 @@ pub const MIGRATIONS: [&str; 4] = [
         claim      TEXT NOT NULL,
         seen_at    INTEGER NOT NULL
     ) STRICT;
+    CREATE TABLE claim_lines (
+        redemption_id TEXT PRIMARY KEY NOT NULL,
+        claim_id      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX claim_lines_by_claim ON claim_lines(claim_id);
     "#,
 ];
 

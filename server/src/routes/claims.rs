@@ -1419,7 +1419,8 @@ async fn device_one(
     Extension(d): Extension<Device>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let v = claim_json(&s, &id, false).await?;
+    // With its lines: the phone shows each redemption as claimed, then paid.
+    let v = claim_json(&s, &id, true).await?;
     if v["provider"] != d.provider.as_str() {
         return Err(ApiError::NotFound("no such claim"));
     }

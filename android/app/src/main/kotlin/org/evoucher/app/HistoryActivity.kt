@@ -108,7 +108,7 @@ class HistoryActivity : Screen() {
         val what = r.entry.amount?.let { Fmt.money(it, r.entry.currency) } ?: r.entry.items.entries.joinToString { "${it.key} × ${it.value}" }
         v.addView(text("$who · $what", 18f, bold = true))
         val color = when (r.state) {
-            "accepted", "synced", "claimed" -> Palette.GREEN
+            "accepted", "synced", "claimed", "paid" -> Palette.GREEN
             "waiting" -> Palette.MUTED
             "voided" -> Palette.MUTED
             else -> Palette.RED
@@ -145,11 +145,12 @@ class HistoryActivity : Screen() {
         "invalid" -> getString(R.string.state_invalid)
         "voided" -> getString(R.string.state_voided)
         "claimed" -> getString(R.string.state_claimed)
+        "paid" -> getString(R.string.state_paid)
         else -> getString(R.string.state_synced)
     }
 
     companion object {
-        val STATES = listOf("waiting", "accepted", "claimed", "conflict", "suspect", "invalid", "voided")
+        val STATES = listOf("waiting", "accepted", "claimed", "paid", "conflict", "suspect", "invalid", "voided")
 
         fun startOfDay(): Long = Calendar.getInstance().apply {
             set(Calendar.HOUR_OF_DAY, 0); set(Calendar.MINUTE, 0); set(Calendar.SECOND, 0); set(Calendar.MILLISECOND, 0)

@@ -123,6 +123,8 @@ object Bench {
     /** Save what [v] (a window's decor view: an activity's, a dialog's) shows. */
     fun shot(v: android.view.View, name: String): File {
         settle()
+        // Robolectric's clock is paused: end the state animations (a ticked box) before drawing.
+        v.jumpDrawablesToCurrentState()
         val bmp = Bitmap.createBitmap(v.width.coerceAtLeast(1), v.height.coerceAtLeast(1), Bitmap.Config.ARGB_8888)
         v.draw(Canvas(bmp))
         val dir = File(System.getProperty("evoucher.screenshots") ?: "target/screenshots").apply { mkdirs() }

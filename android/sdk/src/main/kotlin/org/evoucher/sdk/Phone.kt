@@ -59,7 +59,7 @@ private fun JSONObject.items(): Map<String, Long> =
 data class HistoryFilter(
     val from: Long? = null,
     val until: Long? = null,
-    /** `waiting`, `accepted`, `conflict`, `suspect`, `invalid` or `voided`. */
+    /** `waiting`, `accepted`, `claimed`, `paid`, `conflict`, `suspect`, `invalid` or `voided`. */
     val state: String? = null,
     /** A voucher id (or its start) or a beneficiary id. */
     val search: String? = null,
@@ -79,7 +79,7 @@ data class HistoryFilter(
 /** One redemption in the history. */
 data class HistoryRow(
     val entry: LedgerEntry,
-    /** `waiting`, `accepted`, `conflict`, `suspect`, `invalid`, `synced` or `voided`. */
+    /** `waiting`, `accepted`, `claimed`, `paid`, `conflict`, `suspect`, `invalid`, `synced` or `voided`. */
     val state: String,
     val reason: String?,
     val voidedBy: String?,
