@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run a fuzz target for a bounded time: scripts/fuzz.sh [SECONDS] [TARGET]
 # Targets: decode (voucher texts, default), scan_frame (frames and image files), roster
-# (beneficiary CSV), entries (a phone's push, judged by the rulebook).
+# (beneficiary CSV), entries (a phone's push, judged by the rulebook), payable (signed payables),
+# answers (a server's answers to a phone's sync and claim runs).
 # Installs cargo-fuzz from crates.io if missing. Uses RUSTC_BOOTSTRAP=1 so the stable
 # toolchain accepts the sanitizer flags (no nightly toolchain on these machines).
 set -euo pipefail

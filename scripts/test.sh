@@ -7,6 +7,7 @@
 #   (Debian's chromium) with an OpenID Connect provider, the Android build (JNI library for
 #   arm64-v8a, APK, AAR) and the app's screens on the JVM (Robolectric), a compile of the optional camera
 #   feature, and bounded fuzz runs (voucher texts, camera frames, rosters, pushed entries,
+#   what a phone reads from a server,
 #   signed payables). Ends with one line of totals.
 # Environment: FUZZ_SECONDS (default 30; 0 skips fuzzing).
 set -euo pipefail
@@ -168,4 +169,5 @@ if [ "$fuzz_secs" != "0" ]; then
   scripts/fuzz.sh "$fuzz_secs" roster
   scripts/fuzz.sh "$fuzz_secs" entries
   scripts/fuzz.sh "$fuzz_secs" payable
+  scripts/fuzz.sh "$fuzz_secs" answers
 fi

@@ -17,6 +17,29 @@ pub fn rfc3339(t: i64) -> String {
     )
 }
 
+/// Seconds since the epoch as an HTTP date (`Thu, 26 Nov 2026 20:09:35 GMT`, IMF-fixdate);
+/// times outside years 1970 to 9999 as plain seconds.
+pub fn http_date(t: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    if !(1970..=9999).contains(&y) {
+        return t.to_string();
+    }
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days + 4).rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// An HTTP date (`Thu, 26 Nov 2026 20:09:35 GMT`, RFC 9110's IMF-fixdate) as seconds since
 /// the epoch; `None` for anything else.
 pub fn parse_http_date(s: &str) -> Option<i64> {
@@ -68,7 +91,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_http_date, rfc3339};
+    use super::{http_date, parse_http_date, rfc3339};
+
+    #[test]
+    fn http_dates_shown() {
+        assert_eq!(http_date(1_795_000_000), "Wed, 18 Nov 2026 11:06:40 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(-1), "-1");
+    }
 
     #[test]
     fn http_dates() {

@@ -214,3 +214,14 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The `Date` a phone reads from a server: any text parses or is `None`, never a panic;
+    /// every date from 1970 to 9999 comes back as itself.
+    #[test]
+    fn http_dates_parse_or_are_refused(text in ".{0,64}", t in 0i64..253_402_300_800) {
+        let _ = evoucher_core::time::parse_http_date(&text);
+        let shown = evoucher_core::time::http_date(t);
+        prop_assert_eq!(evoucher_core::time::parse_http_date(&shown), Some(t), "{}", shown);
+    }
+}

@@ -60,7 +60,11 @@ fuzz_target!(|data: &[u8]| {
             accepted.push(e.clone());
         }
     }
-    let total: u128 = accepted.iter().filter_map(|e| e.amount).map(u128::from).sum();
+    let total: u128 = accepted
+        .iter()
+        .filter_map(|e| e.amount)
+        .map(u128::from)
+        .sum();
     let rice: u128 = accepted
         .iter()
         .flat_map(|e| &e.items)

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
             for r in &rows {
                 assert!(!r.id.is_empty() && r.id.chars().count() <= MAX_ID);
                 assert!(ids.insert(r.id.clone()), "duplicate id returned");
-                assert!(r.name.as_ref().is_none_or(|n| n.chars().count() <= MAX_NAME));
+                assert!(r
+                    .name
+                    .as_ref()
+                    .is_none_or(|n| n.chars().count() <= MAX_NAME));
                 assert!(r.amount.is_none_or(|a| a > 0 && a <= i64::MAX as u64));
                 for it in r.items.iter().flatten() {
                     assert!(it.quantity > 0 && !it.code.is_empty());
