@@ -412,6 +412,22 @@ impl ClaimRun {
     }
 }
 
+impl crate::sync::Exchange for ClaimRun {
+    fn next(
+        &mut self,
+        ledger: &crate::ledger::Ledger,
+    ) -> Result<Option<crate::sync::Request>, crate::sync::SyncError> {
+        ClaimRun::next(self, ledger)
+    }
+    fn answer(
+        &mut self,
+        ledger: &crate::ledger::Ledger,
+        a: crate::sync::Answer<'_>,
+    ) -> Result<(), crate::sync::SyncError> {
+        ClaimRun::answer(self, ledger, a)
+    }
+}
+
 /// A file name fit for a header: printable ASCII, others as `_`, at most 100 characters.
 pub fn header_name(name: &str) -> String {
     name.chars()
@@ -462,6 +478,20 @@ fn queued_documents(
         .collect()
 }
 
+/// Put an item in the outbox: its documents checked and hashed.
+fn enqueue(
+    ledger: &crate::ledger::Ledger,
+    item: crate::ledger::QueuedClaim,
+    docs: &[(String, String)],
+) -> Result<crate::ledger::QueuedClaim, crate::ledger::LedgerError> {
+    let q = crate::ledger::QueuedClaim {
+        documents: queued_documents(docs)?,
+        ..item
+    };
+    ledger.queue_claim(&q)?;
+    Ok(q)
+}
+
 /// Queue a new claim: these redemptions (entry ids), or every unclaimed accepted one up to
 /// `up_to`; with documents `(name, path)`. Sent by the next [`ClaimRun`].
 pub fn queue_claim(
@@ -470,20 +500,23 @@ pub fn queue_claim(
     docs: &[(String, String)],
     now: i64,
 ) -> Result<crate::ledger::QueuedClaim, crate::ledger::LedgerError> {
-    let q = crate::ledger::QueuedClaim {
-        key: req.key.clone(),
-        kind: "claim".into(),
-        program: Some(req.program.clone()),
-        request: serde_json::to_value(req)
-            .map_err(|e| crate::ledger::LedgerError::Db(e.to_string()))?,
-        claim_id: None,
-        documents: queued_documents(docs)?,
-        created_at: now,
-        done_at: None,
-        error: None,
-    };
-    ledger.queue_claim(&q)?;
-    Ok(q)
+    let request =
+        serde_json::to_value(req).map_err(|e| crate::ledger::LedgerError::Db(e.to_string()))?;
+    enqueue(
+        ledger,
+        crate::ledger::QueuedClaim {
+            key: req.key.clone(),
+            kind: "claim".into(),
+            program: Some(req.program.clone()),
+            request,
+            claim_id: None,
+            documents: Vec::new(),
+            created_at: now,
+            done_at: None,
+            error: None,
+        },
+        docs,
+    )
 }
 
 /// Queue the answer to a returned claim: more documents and a note; it is submitted again.
@@ -499,17 +532,19 @@ pub fn queue_answer(
         Some(n) => serde_json::json!({ "note": n }),
         None => serde_json::json!({}),
     };
-    let q = crate::ledger::QueuedClaim {
-        key: key.to_owned(),
-        kind: "answer".into(),
-        program: None,
-        request,
-        claim_id: Some(claim_id.to_owned()),
-        documents: queued_documents(docs)?,
-        created_at: now,
-        done_at: None,
-        error: None,
-    };
-    ledger.queue_claim(&q)?;
-    Ok(q)
+    enqueue(
+        ledger,
+        crate::ledger::QueuedClaim {
+            key: key.to_owned(),
+            kind: "answer".into(),
+            program: None,
+            request,
+            claim_id: Some(claim_id.to_owned()),
+            documents: Vec::new(),
+            created_at: now,
+            done_at: None,
+            error: None,
+        },
+        docs,
+    )
 }

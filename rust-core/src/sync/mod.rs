@@ -202,8 +202,8 @@ impl Request {
     }
 }
 
-/// A conversation with the server without I/O of its own ([`SyncRun`],
-/// [`crate::claims::ClaimRun`]): a transport asks for the next request, sends it, and hands
+/// A conversation with the server without I/O of its own ([`SyncRun`], and
+/// `claims::ClaimRun`, which implements it where it is defined): a transport asks for the next request, sends it, and hands
 /// back the answer, until there is none.
 pub trait Exchange {
     /// The next request, or `None` at the end.
@@ -218,15 +218,6 @@ impl Exchange for SyncRun {
     }
     fn answer(&mut self, ledger: &Ledger, a: Answer<'_>) -> Result<(), SyncError> {
         SyncRun::answer(self, ledger, a)
-    }
-}
-
-impl Exchange for crate::claims::ClaimRun {
-    fn next(&mut self, ledger: &Ledger) -> Result<Option<Request>, SyncError> {
-        crate::claims::ClaimRun::next(self, ledger)
-    }
-    fn answer(&mut self, ledger: &Ledger, a: Answer<'_>) -> Result<(), SyncError> {
-        crate::claims::ClaimRun::answer(self, ledger, a)
     }
 }
 
