@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Our scanner and zxing-cpp (PyPI `zxing-cpp`, the best open-source decoder) on
-# ../shared/qr-samples in one run: codes read and median/mean ms per image for both, per set,
-# per family and in total, with the ratios (read×: ours/theirs; time×: our median/theirs).
-# Both sides time the decode call only, on the same 8-bit grey pixels. Then a criterion
-# benchmark of one 1280×720 frame holding a version-10+ voucher.
+# Our scanner and two peers on ../shared/qr-samples in one run: zxing-cpp (PyPI `zxing-cpp`,
+# the best open-source decoder) and BoofCV 1.1.7 (Java, its default QR detector; the dataset
+# authors' reference). Codes read and median/mean ms per image for each, per set, per family
+# and in total, with the ratios against zxing-cpp (read×: ours/theirs; time×: our
+# median/theirs) and the codes either peer reads. Every side times the decode call only, on
+# 8-bit grey pixels. Then the camera-stream benchmark (scripts/bench-stream.sh) unless
+# SKIP_STREAM=1, and a criterion benchmark of one 1280×720 frame unless SKIP_CRITERION=1.
+# The raw per-image results stay in target/bench-scan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -11,19 +14,28 @@ if [ ! -x .venv-bench/bin/python ]; then python3 -m venv .venv-bench; fi
 .venv-bench/bin/pip install --quiet --disable-pip-version-check zxing-cpp==3.1.1 pillow numpy
 cargo build --release --quiet -p evoucher-core --example scan_eval
 eval_bin="$root/target/release/examples/scan_eval"
-out=$(mktemp -d)
+out=target/bench-scan
+mkdir -p "$out"
+command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven >/dev/null; }
+(cd scripts/peers/boofcv && mvn -q compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt)
 echo "==> ours"
 "$eval_bin" > "$out/ours.jsonl"
 echo "==> zxing-cpp"
 "$eval_bin" --list | .venv-bench/bin/python scripts/zxingcpp_scan.py > "$out/zxingcpp.jsonl"
+echo "==> BoofCV"
+"$eval_bin" --grey "$out/grey" | java -Xss8m -cp "scripts/peers/boofcv/target/classes:$(cat scripts/peers/boofcv/target/cp.txt)" BoofcvScan > "$out/boofcv.jsonl"
 echo
-"$eval_bin" --score "$out/ours.jsonl" "$out/zxingcpp.jsonl"
+"$eval_bin" --score "$out/ours.jsonl:ours" "$out/zxingcpp.jsonl:zxing-cpp" "$out/boofcv.jsonl:BoofCV"
 python3 - "$out/ours.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 worst = max(rows, key=lambda r: r["ms"])
 print(f"\nslowest image (ours): {worst['ms']:.1f} ms ({worst['file'].split('qr-samples/')[-1]}); budget 200 ms")
 PY
+if [ "${SKIP_STREAM:-0}" != "1" ]; then
+  echo
+  bash scripts/bench-stream.sh
+fi
 if [ "${SKIP_CRITERION:-0}" != "1" ]; then
   cargo bench -p evoucher-core --bench scan -- --noplot
 fi

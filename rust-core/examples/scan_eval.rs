@@ -1,7 +1,8 @@
 //! Scan every sample in ../shared/qr-samples with our scanner and print one JSON line per
 //! image (`{"file", "codes": [{"text", "bytes_b64", "centre"}], "ms"}`), or, with `--score
-//! FILE.jsonl [LABEL]`, score such lines (ours or another decoder's) against the ground truth
-//! and print a table per set. Used by scripts/bench-scan.sh.
+//! ours.jsonl[:LABEL] peer.jsonl[:LABEL]...`, score such lines (ours and other decoders')
+//! against the ground truth and print a table per set; `--list` prints the sample paths and
+//! `--grey DIR` writes them as the grey PGMs we scan. Used by scripts/bench-scan.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/samples.rs"]
@@ -19,6 +20,27 @@ fn main() {
     if args.first().map(String::as_str) == Some("--list") {
         for s in samples::load() {
             println!("{}", s.path.display());
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--grey") {
+        // Every sample as the 8-bit grey pixels we scan, written as binary PGM into DIR, one
+        // "PGM<TAB>ORIGINAL" line each: the same pixels for a peer that cannot read every
+        // format (BoofCV through ImageIO has no WebP).
+        let dir = std::path::PathBuf::from(args.get(1).expect("--grey DIR"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in samples::load().into_iter().enumerate() {
+            let Some(g) = std::fs::read(&s.path)
+                .ok()
+                .and_then(|b| decode_image(&b).ok())
+            else {
+                continue;
+            };
+            let pgm = dir.join(format!("{i:04}.pgm"));
+            let mut data = format!("P5\n{} {}\n255\n", g.width(), g.height()).into_bytes();
+            data.extend_from_slice(g.as_raw());
+            std::fs::write(&pgm, data).unwrap();
+            println!("{}\t{}", pgm.display(), s.path.display());
         }
         return;
     }
@@ -76,73 +98,128 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Score JSONL result files: `--score ours.jsonl [theirs.jsonl]`.
-fn score(files: &[String]) {
+/// One decoder's results: per image file, (hits per expected code, false positives, ms).
+type Results = BTreeMap<String, (Vec<bool>, usize, f64)>;
+
+fn read_results(path: &str, samples: &BTreeMap<String, samples::Sample>) -> Results {
+    let mut r = Results::new();
+    for line in std::io::BufReader::new(std::fs::File::open(path).unwrap()).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let file = v["file"].as_str().unwrap();
+        let Some(s) = samples.get(file) else {
+            continue;
+        };
+        let found: Vec<samples::Found> = v["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| samples::Found {
+                bytes: base64::engine::general_purpose::STANDARD
+                    .decode(c["bytes_b64"].as_str().unwrap_or(""))
+                    .unwrap_or_default(),
+                text: c["text"].as_str().map(str::to_owned),
+                centre: (
+                    c["centre"][0].as_f64().unwrap_or(-1.0) as f32,
+                    c["centre"][1].as_f64().unwrap_or(-1.0) as f32,
+                ),
+            })
+            .collect();
+        let (hits, fp) = samples::hits(s, &found);
+        r.insert(file.to_owned(), (hits, fp, v["ms"].as_f64().unwrap_or(0.0)));
+    }
+    r
+}
+
+/// Score JSONL result files: `--score ours.jsonl[:LABEL] [peer.jsonl[:LABEL] ...]`. The first
+/// is ours; with peers, the table adds ours/first peer (read× and median time×) and, with two
+/// or more peers, the codes read by either peer and by any decoder.
+fn score(args: &[String]) {
     let samples: BTreeMap<String, samples::Sample> = samples::load()
         .into_iter()
         .map(|s| (s.path.display().to_string(), s))
         .collect();
-    let mut tables: Vec<BTreeMap<String, Tally>> = Vec::new();
-    for f in files {
-        let mut t: BTreeMap<String, Tally> = BTreeMap::new();
-        for line in std::io::BufReader::new(std::fs::File::open(f).unwrap()).lines() {
-            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            let Some(s) = samples.get(v["file"].as_str().unwrap()) else {
-                continue;
-            };
-            let found: Vec<samples::Found> = v["codes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| samples::Found {
-                    bytes: base64::engine::general_purpose::STANDARD
-                        .decode(c["bytes_b64"].as_str().unwrap_or(""))
-                        .unwrap_or_default(),
-                    text: c["text"].as_str().map(str::to_owned),
-                    centre: (
-                        c["centre"][0].as_f64().unwrap_or(-1.0) as f32,
-                        c["centre"][1].as_f64().unwrap_or(-1.0) as f32,
-                    ),
-                })
-                .collect();
-            let (p, n, fp) = samples::score(s, &found);
-            let ms = v["ms"].as_f64().unwrap_or(0.0);
-            for key in [
-                s.set.clone(),
-                format!("= {}", samples::family(&s.set)),
-                "== total".into(),
-            ] {
-                let e = t.entry(key).or_default();
-                e.passed += p;
-                e.total += n;
-                e.false_pos += fp;
-                e.ms.push(ms);
-            }
-        }
-        tables.push(t);
+    let default_labels = ["ours", "zxing-cpp", "BoofCV"];
+    let mut labels = Vec::new();
+    let mut results = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let (file, label) = match a.rsplit_once(':') {
+            Some((f, l)) if !l.contains('/') => (f.to_owned(), l.to_owned()),
+            _ => (
+                a.clone(),
+                default_labels.get(i).unwrap_or(&"peer").to_string(),
+            ),
+        };
+        results.push(read_results(&file, &samples));
+        labels.push(label);
     }
-    let labels = ["ours", "zxing-cpp"];
+    // Per report group: per decoder (hits, total, false positives, times), then union counts.
+    #[derive(Default, Clone)]
+    struct Group {
+        per: Vec<Tally>,
+        either_peer: usize,
+        any: usize,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (file, s) in &samples {
+        let keys = [
+            s.set.clone(),
+            format!("= {}", samples::family(&s.set)),
+            "== total".to_owned(),
+        ];
+        let n = match &s.truth {
+            samples::Truth::NoCode => 0,
+            samples::Truth::Exact(_) | samples::Truth::Part(_) => 1,
+            samples::Truth::Multi(v) => v.len(),
+            samples::Truth::Outlines(v) => v.len(),
+        };
+        let empty = (vec![false; n], 0usize, 0.0f64);
+        let per: Vec<&(Vec<bool>, usize, f64)> = results
+            .iter()
+            .map(|r| r.get(file).unwrap_or(&empty))
+            .collect();
+        let (mut either_peer, mut any) = (0, 0);
+        for i in 0..n {
+            let peer = per.iter().skip(1).any(|p| p.0.get(i) == Some(&true));
+            either_peer += usize::from(peer);
+            any += usize::from(peer || per[0].0.get(i) == Some(&true));
+        }
+        for k in &keys {
+            let g = groups.entry(k.clone()).or_default();
+            g.per.resize(per.len(), Tally::default());
+            for (t, p) in g.per.iter_mut().zip(&per) {
+                t.passed += p.0.iter().filter(|h| **h).count();
+                t.total += n;
+                t.false_pos += p.1;
+                t.ms.push(p.2);
+            }
+            g.either_peer += either_peer;
+            g.any += any;
+        }
+    }
     print!("{:<28}", "set");
-    for l in labels.iter().take(tables.len()) {
+    for l in &labels {
         print!(
-            " | {:>22} {:>7} {:>7}",
+            " | {:>20} {:>7} {:>7}",
             format!("{l} read"),
             "med ms",
             "mean ms"
         );
     }
-    if tables.len() == 2 {
+    if labels.len() >= 2 {
         print!(" | {:>6} {:>6}", "read×", "time×");
     }
+    if labels.len() >= 3 {
+        print!(" | {:>11} {:>9}", "either peer", "any");
+    }
     println!();
-    let mut keys: Vec<String> = tables[0].keys().cloned().collect();
+    let mut keys: Vec<String> = groups.keys().cloned().collect();
     keys.sort_by_key(|k| (k.starts_with("=="), k.starts_with('='), k.clone()));
     for k in keys {
+        let g = &groups[&k];
         print!("{k:<28}");
         let mut meds = Vec::new();
-        let mut reads = Vec::new();
-        for t in &tables {
-            let mut e = t.get(&k).cloned().unwrap_or_default();
+        for t in &g.per {
+            let mut e = t.clone();
             let read = if e.total > 0 {
                 format!(
                     "{}/{} ({:.0}%)",
@@ -155,16 +232,18 @@ fn score(files: &[String]) {
             };
             let mean = e.ms.iter().sum::<f64>() / e.ms.len().max(1) as f64;
             let med = median(&mut e.ms);
-            print!(" | {read:>22} {med:>7.2} {mean:>7.2}");
+            print!(" | {read:>20} {med:>7.2} {mean:>7.2}");
             meds.push(med);
-            reads.push(e.passed as f64);
         }
-        if tables.len() == 2 {
+        if g.per.len() >= 2 {
             print!(
                 " | {:>6.2} {:>6.2}",
-                reads[0] / reads[1].max(1.0),
+                g.per[0].passed as f64 / (g.per[1].passed as f64).max(1.0),
                 meds[0] / meds[1].max(1e-9)
             );
+        }
+        if g.per.len() >= 3 && g.per[0].total > 0 {
+            print!(" | {:>11} {:>9}", g.either_peer, g.any);
         }
         println!();
     }

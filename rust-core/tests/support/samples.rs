@@ -149,33 +149,37 @@ fn inside(p: (f32, f32), poly: &[(f32, f32); 4]) -> bool {
 
 /// (passed, total, false positives) for one image.
 pub fn score(s: &Sample, found: &[Found]) -> (usize, usize, usize) {
+    let (hits, fp) = hits(s, found);
+    (hits.iter().filter(|h| **h).count(), hits.len(), fp)
+}
+
+/// Which of the image's expected codes were read (one flag per code), and the false
+/// positives. Per code, so that two decoders' reads can be united.
+pub fn hits(s: &Sample, found: &[Found]) -> (Vec<bool>, usize) {
     let text_eq =
         |f: &Found, t: &[u8]| f.bytes == t || f.text.as_deref().map(str::as_bytes) == Some(t);
     match &s.truth {
-        Truth::NoCode => (0, 0, found.len()),
-        Truth::Exact(t) => (usize::from(found.iter().any(|f| text_eq(f, t))), 1, 0),
+        Truth::NoCode => (Vec::new(), found.len()),
+        Truth::Exact(t) => (vec![found.iter().any(|f| text_eq(f, t))], 0),
         Truth::Multi(ts) => (
             ts.iter()
-                .filter(|t| found.iter().any(|f| text_eq(f, t.as_bytes())))
-                .count(),
-            ts.len(),
+                .map(|t| found.iter().any(|f| text_eq(f, t.as_bytes())))
+                .collect(),
             0,
         ),
         Truth::Part(whole) => (
-            usize::from(found.iter().any(|f| {
+            vec![found.iter().any(|f| {
                 f.text
                     .as_deref()
                     .is_some_and(|t| !t.is_empty() && whole.contains(t))
-            })),
-            1,
+            })],
             0,
         ),
         Truth::Outlines(polys) => (
             polys
                 .iter()
-                .filter(|p| found.iter().any(|f| inside(f.centre, p)))
-                .count(),
-            polys.len(),
+                .map(|p| found.iter().any(|f| inside(f.centre, p)))
+                .collect(),
             0,
         ),
     }
