@@ -4,11 +4,15 @@
 //!   has been out of view for more than `forget_after` scanned frames.
 //! - Frames fed while another frame is being scanned (from another thread) are dropped at
 //!   once, so a camera callback never queues up work.
+//! - The retry ladder may be spread over frames (`ladder_per_frame`): each frame gets the
+//!   first pass and the next few retry steps in turn, so a frame with no code costs little and
+//!   every step still runs within a few frames. The default is measured by the camera-stream
+//!   benchmark (docs/scanning.md).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::{scan, Code, Frame, ScanError, ScanOptions};
+use super::{ladder_len, scan_order, Code, Frame, ScanError, ScanOptions};
 
 /// What `feed` did with a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +36,15 @@ pub struct ScanSession {
     frames: AtomicU64,
     dropped: AtomicU64,
     seen: Mutex<Vec<Seen>>,
+    per_frame: usize,
+    cursor: AtomicUsize,
+    /// The ladder step that last read a code, plus one (0: none): tried first on the next
+    /// frame, since a stream's light, blur and angle change slowly.
+    last_good: AtomicUsize,
 }
+
+/// Retry steps a session runs per frame by default (see docs/scanning.md, camera streams).
+pub const LADDER_PER_FRAME: usize = 2;
 
 impl ScanSession {
     /// A session; a code out of view for `forget_after` scanned frames may be reported again.
@@ -44,7 +56,17 @@ impl ScanSession {
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             seen: Mutex::new(Vec::new()),
+            per_frame: LADDER_PER_FRAME,
+            cursor: AtomicUsize::new(0),
+            last_good: AtomicUsize::new(0),
         }
+    }
+
+    /// Run at most `steps` retry steps per frame, taking the ladder in turn across frames
+    /// (`usize::MAX`: the whole ladder on every frame, as `scan` does).
+    pub fn ladder_per_frame(mut self, steps: usize) -> Self {
+        self.per_frame = steps;
+        self
     }
 
     /// Scan a frame unless one is already being scanned.
@@ -65,7 +87,29 @@ impl ScanSession {
         }
         let _release = Release(&self.busy);
         let n = self.frames.fetch_add(1, Ordering::Relaxed) + 1;
-        let codes = scan(frame, &self.opts)?;
+        let len = ladder_len();
+        let mut order: Vec<usize> = Vec::with_capacity(len);
+        if let Some(k) = self.last_good.load(Ordering::Relaxed).checked_sub(1) {
+            order.push(k);
+        }
+        if self.per_frame >= len {
+            let first = order.first().copied();
+            order.extend((0..len).filter(|k| Some(*k) != first));
+        } else if len > 0 {
+            // The next steps in turn (not counting the sticky one).
+            let mut taken = 0;
+            while taken < self.per_frame {
+                let k = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
+                if !order.contains(&k) {
+                    order.push(k);
+                }
+                taken += 1;
+            }
+        }
+        let (codes, by) = scan_order(frame, &self.opts, &order)?;
+        if let Some(k) = by {
+            self.last_good.store(k + 1, Ordering::Relaxed);
+        }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let mut new = Vec::new();
         for c in codes {
@@ -90,6 +134,17 @@ impl ScanSession {
         let horizon = self.forget_after;
         seen.retain(|s| n - s.last_frame <= horizon + 1);
         Ok(Fed::New(new))
+    }
+
+    /// The payloads of every code in the last scanned frame, new or not (for an overlay, or to
+    /// count frames read).
+    pub fn in_view(&self) -> Vec<Vec<u8>> {
+        let n = self.frames.load(Ordering::Relaxed);
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.iter()
+            .filter(|s| s.last_frame == n)
+            .map(|s| s.bytes.clone())
+            .collect()
     }
 
     /// Frames scanned so far.
