@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server (Debian's package) for tests and benchmarks.
 #   scripts/pg.sh start DIR [PORT]   initdb in DIR (once), start on 127.0.0.1:PORT (default: the
-#                                    first free port from 55432), print the admin URL
+#                                    first free port from 25432), print the admin URL
 #                                    (postgres://evoucher@127.0.0.1:PORT/postgres)
 #   scripts/pg.sh stop DIR           stop it (fast shutdown)
 # Installs the `postgresql` package when missing. As root (CI), the server runs as the
@@ -30,11 +30,25 @@ case "$cmd" in
     if [ -f "$dir/port" ] && as_pg "'$bin/pg_ctl' -D '$dir/data' status" >/dev/null 2>&1; then
       port=$(cat "$dir/port")
     else
-      if [ -z "$port" ]; then
-        port=55432
-        while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-      fi
-      if ! as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null; then
+      # Without a port: the first free one from 25432, below Linux's ephemeral range (32768+),
+      # where an outgoing connection's local port can hold a port that a connect() probe sees
+      # as free; a start that still finds its port taken tries the next one.
+      tries=1; fixed=$port
+      if [ -z "$port" ]; then port=25432; tries=40; fi
+      started=0
+      while [ "$tries" -gt 0 ]; do
+        if [ -z "$fixed" ]; then
+          while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+        fi
+        : > "$dir/log"
+        [ "$(id -u)" = 0 ] && chown postgres "$dir/log"
+        if as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-k '$dir' -p $port -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null; then
+          started=1; break
+        fi
+        grep -q "Address already in use" "$dir/log" || break
+        port=$((port + 1)); tries=$((tries - 1))
+      done
+      if [ "$started" != 1 ]; then
         tail -20 "$dir/log" >&2
         exit 1
       fi
