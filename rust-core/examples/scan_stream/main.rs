@@ -68,8 +68,24 @@ fn payloads() -> Vec<Payload> {
         .collect()
 }
 
-/// One sequence: (name "scene/res/payload", (width, height, stride), payload index, seed).
-type Sequence = (String, (usize, usize, usize), usize, u64);
+/// One sequence: a scene at one resolution with one payload.
+struct Sequence {
+    /// "scene/resolution/payload".
+    name: String,
+    scene: &'static str,
+    /// (width, height, row stride).
+    res: (usize, usize, usize),
+    payload: usize,
+    seed: u64,
+}
+
+impl Sequence {
+    /// Frame `i` of the sequence.
+    fn frame(&self, pays: &[Payload], i: usize) -> gen::Frame {
+        let p = &pays[self.payload];
+        gen::frame(self.scene, self.res, &p.modules, p.n, i, self.seed)
+    }
+}
 
 /// Every sequence.
 fn sequences() -> Vec<Sequence> {
@@ -77,8 +93,13 @@ fn sequences() -> Vec<Sequence> {
     for (si, scene) in gen::SCENES.iter().enumerate() {
         for (ri, (rname, w, h, stride)) in gen::RESOLUTIONS.iter().enumerate() {
             for (pi, p) in ["ev1", "jwt"].iter().enumerate() {
-                let seed = 0xE5_0C4E_u64 ^ ((si as u64) << 16) ^ ((ri as u64) << 8) ^ pi as u64;
-                out.push((format!("{scene}/{rname}/{p}"), (*w, *h, *stride), pi, seed));
+                out.push(Sequence {
+                    name: format!("{scene}/{rname}/{p}"),
+                    scene,
+                    res: (*w, *h, *stride),
+                    payload: pi,
+                    seed: 0xE5_0C4E_u64 ^ ((si as u64) << 16) ^ ((ri as u64) << 8) ^ pi as u64,
+                });
             }
         }
     }
@@ -113,21 +134,14 @@ fn run(args: &[String]) {
     let pays = payloads();
     let out = std::io::stdout();
     let mut out = out.lock();
-    for (name, res, pi, seed) in sequences() {
-        let p = &pays[pi];
+    for seq in sequences() {
+        let p = &pays[seq.payload];
         let mut session = ScanSession::new(ScanOptions::default(), 15);
         if let Some(k) = per_frame {
             session = session.ladder_per_frame(k);
         }
         for i in 0..gen::FRAMES {
-            let f = gen::frame(
-                name.split('/').next().unwrap(),
-                res,
-                &p.modules,
-                p.n,
-                i,
-                seed,
-            );
+            let f = seq.frame(&pays, i);
             let frame = Frame::new(f.width, f.height, f.stride, &f.y, Rotation::R90);
             let t = Instant::now();
             session.feed(&frame).unwrap();
@@ -138,7 +152,7 @@ fn run(args: &[String]) {
             writeln!(
                 out,
                 "{}",
-                serde_json::json!({"decoder": label, "seq": name, "frame": i, "ms": ms, "read": read, "wrong": wrong})
+                serde_json::json!({"decoder": label, "seq": seq.name, "frame": i, "ms": ms, "read": read, "wrong": wrong})
             )
             .unwrap();
         }
@@ -149,18 +163,11 @@ fn emit() {
     let pays = payloads();
     let out = std::io::stdout();
     let mut out = out.lock();
-    for (name, res, pi, seed) in sequences() {
-        let p = &pays[pi];
+    for seq in sequences() {
+        let p = &pays[seq.payload];
         for i in 0..gen::FRAMES {
-            let f = gen::frame(
-                name.split('/').next().unwrap(),
-                res,
-                &p.modules,
-                p.n,
-                i,
-                seed,
-            );
-            let head = serde_json::json!({"seq": name, "frame": i, "width": f.width, "height": f.height, "stride": f.stride,
+            let f = seq.frame(&pays, i);
+            let head = serde_json::json!({"seq": seq.name, "frame": i, "width": f.width, "height": f.height, "stride": f.stride,
                 "expected_b64": base64::engine::general_purpose::STANDARD.encode(p.text.as_bytes())});
             writeln!(out, "{head}").unwrap();
             out.write_all(&f.y).unwrap();
@@ -172,26 +179,15 @@ fn png(args: &[String]) {
     let dir = std::path::PathBuf::from(args.first().expect("png DIR"));
     std::fs::create_dir_all(&dir).unwrap();
     let pays = payloads();
-    for (name, res, pi, seed) in sequences() {
-        if !name.contains("720p") {
-            continue;
-        }
-        let p = &pays[pi];
+    for seq in sequences().iter().filter(|s| s.name.contains("720p")) {
         for i in [0, gen::FRAMES - 1] {
-            let f = gen::frame(
-                name.split('/').next().unwrap(),
-                res,
-                &p.modules,
-                p.n,
-                i,
-                seed,
-            );
+            let f = seq.frame(&pays, i);
             let mut px = Vec::with_capacity(f.width * f.height);
             for y in 0..f.height {
                 px.extend_from_slice(&f.y[y * f.stride..y * f.stride + f.width]);
             }
             let img = image::GrayImage::from_raw(f.width as u32, f.height as u32, px).unwrap();
-            img.save(dir.join(format!("{}-{i:02}.png", name.replace('/', "-"))))
+            img.save(dir.join(format!("{}-{i:02}.png", seq.name.replace('/', "-"))))
                 .unwrap();
         }
     }
