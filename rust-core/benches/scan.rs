@@ -2,24 +2,15 @@
 //! rqrr alone on the same frame (the peer measured in the same run). Goal: under 10 ms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use evoucher_core::encode::encode;
 use evoucher_core::keys::IssuerKey;
 use evoucher_core::scan::{scan, Frame, Rotation, ScanOptions};
-use evoucher_core::voucher::{VoucherBuilder, VoucherId};
 
 fn bench(c: &mut Criterion) {
     let key = IssuerKey::from_seed([1; 32]);
-    let v = VoucherBuilder::new("https://food.example.org", "food-2026", "BEN-0001234")
-        .name("Amina Kamau")
-        .value(250_000, "KES")
-        .item("RICE", 10, Some("kg"))
-        .item("OIL", 2, Some("l"))
-        .validity(1_780_000_000, 1_790_000_000)
-        .id(VoucherId([3; 16]))
-        .build()
-        .unwrap();
-    let text = encode(&v, &key).unwrap().text;
+    let text = support::scan_voucher_text(&key);
     let sym = evoucher_core::qr::symbol(&text).unwrap();
     assert!(sym.version >= 10, "version {}", sym.version);
     let (side, qr) = sym.luma(5);

@@ -1,4 +1,5 @@
-//! Shared by the ledger benchmarks: vouchers made cheaply (signed once each, not re-verified).
+//! Shared by the benchmarks (and the scan_stream example): vouchers made cheaply (signed once
+//! each, not re-verified).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use evoucher_core::encode::encode;
@@ -34,4 +35,19 @@ pub fn voucher(key: &IssuerKey, n: u64) -> Verified {
         format: evoucher_core::Format::Ev1,
         text,
     }
+}
+
+/// The scanner benchmarks' voucher: cash and two items, a QR code of version 10 or more at
+/// level M, signed with `key`.
+pub fn scan_voucher_text(key: &IssuerKey) -> String {
+    let v = VoucherBuilder::new("https://food.example.org", "food-2026", "BEN-0001234")
+        .name("Amina Kamau")
+        .value(250_000, "KES")
+        .item("RICE", 10, Some("kg"))
+        .item("OIL", 2, Some("l"))
+        .validity(1_780_000_000, 1_790_000_000)
+        .id(VoucherId([3; 16]))
+        .build()
+        .unwrap();
+    encode(&v, key).unwrap().text
 }

@@ -15,16 +15,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod gen;
+#[path = "../../benches/support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use base64::Engine;
-use evoucher_core::encode::encode;
 use evoucher_core::keys::IssuerKey;
 use evoucher_core::scan::{Frame, Rotation, ScanOptions, ScanSession};
-use evoucher_core::voucher::{VoucherBuilder, VoucherId};
 
 struct Payload {
     name: &'static str,
@@ -35,16 +35,7 @@ struct Payload {
 
 fn payloads() -> Vec<Payload> {
     let key = IssuerKey::from_seed([7; 32]);
-    let v = VoucherBuilder::new("https://food.example.org", "food-2026", "BEN-0001234")
-        .name("Amina Kamau")
-        .value(250_000, "KES")
-        .item("RICE", 10, Some("kg"))
-        .item("OIL", 2, Some("l"))
-        .validity(1_780_000_000, 1_790_000_000)
-        .id(VoucherId([3; 16]))
-        .build()
-        .unwrap();
-    let ev1 = encode(&v, &key).unwrap().text;
+    let ev1 = support::scan_voucher_text(&key);
     let shared = std::env::var_os("EVOUCHER_SHARED")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
