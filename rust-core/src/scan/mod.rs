@@ -106,7 +106,7 @@ pub fn scan(frame: &Frame<'_>, opts: &ScanOptions) -> Result<Vec<Code>, ScanErro
 
 /// Steps in the retry ladder (what [`ScanSession::ladder_per_frame`] counts in).
 pub fn ladder_len() -> usize {
-    readers::ladder_from_env().map_or(readers::LADDER.len(), |l| l.len())
+    readers::ladder().len()
 }
 
 /// The first pass, then at most `count` retry steps starting at step `from` (wrapping), each
@@ -151,8 +151,7 @@ pub(crate) fn scan_order(
         );
     }
     if found.is_empty() && opts.retry {
-        let custom = readers::ladder_from_env();
-        let ladder: &[readers::Step] = custom.as_deref().unwrap_or(&readers::LADDER);
+        let ladder = readers::ladder();
         for &k in order {
             if !found.is_empty() || Instant::now() >= deadline {
                 break;

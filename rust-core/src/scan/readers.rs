@@ -42,9 +42,16 @@ pub const LADDER: [Step; 6] = [
     Step::Rqrr,
 ];
 
+/// The ladder in use: [`LADDER`], or `EVOUCHER_SCAN_LADDER` when set, read once per process
+/// (not on every frame).
+pub fn ladder() -> &'static [Step] {
+    static LADDER_IN_USE: std::sync::OnceLock<Vec<Step>> = std::sync::OnceLock::new();
+    LADDER_IN_USE.get_or_init(|| ladder_from_env().unwrap_or_else(|| LADDER.to_vec()))
+}
+
 /// `EVOUCHER_SCAN_LADDER=d2,inv,rqrr,gh,d3,d4,mir` overrides the ladder (for measuring what
 /// each step is worth; see docs/scanning.md). Unknown names are ignored.
-pub fn ladder_from_env() -> Option<Vec<Step>> {
+fn ladder_from_env() -> Option<Vec<Step>> {
     let v = std::env::var("EVOUCHER_SCAN_LADDER").ok()?;
     Some(
         v.split(',')
