@@ -17,6 +17,7 @@
 //! Every decoder call runs under `catch_unwind`: a panic inside a decoder is "not read", never a
 //! crash. The budget is checked between steps.
 
+mod binarize;
 mod frame;
 mod readers;
 mod session;

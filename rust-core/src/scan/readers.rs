@@ -2,11 +2,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
 use rxing::multi::MultipleBarcodeReader;
 use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8Source, LuminanceSource};
 
-use super::{Code, Frame};
+use super::{binarize, Code, Frame};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -84,10 +83,10 @@ pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
         }
         Step::Mirrored => {
             let mut px = vec![0u8; w * h];
-            for y in 0..h {
+            for (y, dst) in px.chunks_exact_mut(w).enumerate() {
                 let row = &frame.rows()[y * s..y * s + w];
-                for (x, p) in row.iter().enumerate() {
-                    px[y * w + (w - 1 - x)] = *p;
+                for (d, p) in dst.iter_mut().zip(row.iter().rev()) {
+                    *d = *p;
                 }
             }
             let mut found = Vec::new();
@@ -114,25 +113,56 @@ pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
     }
 }
 
-/// Box-filter reduction by an integer factor.
+/// Box-filter reduction by an integer factor (the mean of each f×f block, rounded down). Each
+/// band of f rows is summed down its columns first (a straight run the compiler vectorises),
+/// then f columns at a time; the usual factors divide by a constant.
 fn downscale(frame: &Frame<'_>, f: usize) -> (usize, usize, Vec<u8>) {
+    match f {
+        2 => downscale_with(frame, 2, |s| s / 4),
+        3 => downscale_with(frame, 3, |s| s / 9),
+        4 => downscale_with(frame, 4, |s| s / 16),
+        _ => {
+            let area = (f * f) as u32;
+            downscale_with(frame, f, move |s| s / area)
+        }
+    }
+}
+
+#[inline(always)]
+fn downscale_with(
+    frame: &Frame<'_>,
+    f: usize,
+    div: impl Fn(u32) -> u32,
+) -> (usize, usize, Vec<u8>) {
     let (dw, dh) = (frame.width / f, frame.height / f);
-    let px = frame.rows();
     let mut out = vec![0u8; dw * dh];
-    let area = (f * f) as u32;
-    for y in 0..dh {
-        for x in 0..dw {
-            let mut sum = 0u32;
-            for yy in 0..f {
-                let row = (y * f + yy) * frame.stride + x * f;
-                for p in &px[row..row + f] {
-                    sum += u32::from(*p);
-                }
-            }
-            out[y * dw + x] = (sum / area) as u8;
+    let mut cols = vec![0u16; dw * f];
+    for (y, dst) in out.chunks_exact_mut(dw.max(1)).enumerate().take(dh) {
+        sum_rows(frame, y * f, f, &mut cols);
+        for (d, c) in dst.iter_mut().zip(cols.chunks_exact(f)) {
+            let sum: u32 = c.iter().map(|v| u32::from(*v)).sum();
+            // The mean of at most 255s: fits.
+            *d = div(sum) as u8;
         }
     }
     (dw, dh, out)
+}
+
+/// `cols[x]` = the sum of rows `y0..y0 + n` at column x, for the first `cols.len()` columns
+/// (n ≤ 257, so that it fits in 16 bits).
+fn sum_rows(frame: &Frame<'_>, y0: usize, n: usize, cols: &mut [u16]) {
+    let px = frame.rows();
+    let k = cols.len();
+    let first = &px[y0 * frame.stride..y0 * frame.stride + k];
+    for (c, p) in cols.iter_mut().zip(first) {
+        *c = u16::from(*p);
+    }
+    for yy in 1..n {
+        let row = &px[(y0 + yy) * frame.stride..(y0 + yy) * frame.stride + k];
+        for (c, p) in cols.iter_mut().zip(row) {
+            *c += u16::from(*p);
+        }
+    }
 }
 
 fn hints() -> DecodeHints {
@@ -177,17 +207,19 @@ pub fn rxing(
         let hints = hints();
         let mut reader = rxing::qrcode::cpp_port::QrReader;
         match v {
-            Variant::Hybrid => {
-                let mut bb = BinaryBitmap::new(HybridBinarizer::new(source));
-                reader.decode_multiple_with_hints(&mut bb, &hints).ok()
-            }
-            Variant::Inverted => {
-                source.invert();
-                let mut bb = BinaryBitmap::new(HybridBinarizer::new(source));
+            Variant::Hybrid | Variant::Inverted => {
+                let invert = v == Variant::Inverted;
+                if invert {
+                    source.invert();
+                }
+                let matrix = binarize::hybrid(px, w, h, stride, invert);
+                let mut bb = BinaryBitmap::new(binarize::Precomputed::new(source, matrix));
                 reader.decode_multiple_with_hints(&mut bb, &hints).ok()
             }
             Variant::GlobalHistogram => {
-                let mut bb = BinaryBitmap::new(GlobalHistogramBinarizer::new(source));
+                // No black point (too little contrast): nothing to read, as with rxing's.
+                let matrix = binarize::global(px, w, h, stride)?;
+                let mut bb = BinaryBitmap::new(binarize::Precomputed::new(source, Some(matrix)));
                 reader.decode_multiple_with_hints(&mut bb, &hints).ok()
             }
         }
@@ -260,5 +292,37 @@ pub fn rqrr(px: &[u8], w: usize, h: usize, stride: usize, scale: f32, out: &mut 
     }));
     if let Ok(codes) = r {
         out.extend(codes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::scan::Rotation;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn downscale_is_the_mean_of_each_block(w in 1usize..120, h in 1usize..120,
+                                               pad in 0usize..9, f in 2usize..8,
+                                               px in proptest::collection::vec(any::<u8>(), 128 * 128)) {
+            let stride = w + pad;
+            let px = &px[..stride * h];
+            let frame = Frame::new(w, h, stride, px, Rotation::R0);
+            let (dw, dh, out) = downscale(&frame, f);
+            prop_assert_eq!((dw, dh, out.len()), (w / f, h / f, (w / f) * (h / f)));
+            for y in 0..dh {
+                for x in 0..dw {
+                    let mut sum = 0u32;
+                    for yy in 0..f {
+                        for xx in 0..f {
+                            sum += u32::from(px[(y * f + yy) * stride + x * f + xx]);
+                        }
+                    }
+                    prop_assert_eq!(out[y * dw + x], (sum / (f * f) as u32) as u8);
+                }
+            }
+        }
     }
 }
