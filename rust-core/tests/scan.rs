@@ -25,10 +25,12 @@ fn roomy() -> ScanOptions {
 
 /// Codes read per set with the default ladder (measured 2026-11-27; raise as the scanner
 /// improves; lowered only with a measured gain for the family, written in docs/scanning.md:
-/// blurred and bright_spots by one each when the ×2 step left the ladder, brightness +4). zxing-cpp on the same images, for reference, in docs/scanning.md.
+/// blurred and bright_spots by one each when the ×2 step left the ladder, brightness +4;
+/// blurred +2, bright_spots +2, nominal +1 when photos got a second look after one code).
+/// zxing-cpp on the same images, for reference, in docs/scanning.md.
 const FLOORS: &[(&str, usize)] = &[
-    ("boofcv-blurred", 18),
-    ("boofcv-bright_spots", 21),
+    ("boofcv-blurred", 20),
+    ("boofcv-bright_spots", 23),
     ("boofcv-brightness", 36),
     ("boofcv-close", 20),
     ("boofcv-curved", 19),
@@ -37,7 +39,7 @@ const FLOORS: &[(&str, usize)] = &[
     ("boofcv-high_version", 17),
     ("boofcv-lots", 235),
     ("boofcv-monitor", 7),
-    ("boofcv-nominal", 33),
+    ("boofcv-nominal", 34),
     ("boofcv-noncompliant", 10),
     ("boofcv-pathological", 7),
     ("boofcv-perspective", 11),

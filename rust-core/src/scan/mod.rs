@@ -120,16 +120,23 @@ pub(crate) fn scan_steps(
 ) -> Result<Vec<Code>, ScanError> {
     let n = ladder_len();
     let order: Vec<usize> = (0..count.min(n)).map(|k| (from + k) % n).collect();
-    Ok(scan_order(frame, opts, &order)?.0)
+    let look_again = if frame.width.saturating_mul(frame.height) >= PHOTO_PIXELS {
+        1
+    } else {
+        MULTI_MIN
+    };
+    Ok(scan_order(frame, opts, &order, look_again)?.0)
 }
 
 /// The first pass, then the retry steps at the given ladder positions in that order, until one
-/// reads or the budget is spent. Returns the codes and the position of the step that read
-/// them (`None` when the first pass did, or nothing did).
+/// reads or the budget is spent; then, when at least `look_again` codes were read, the copy
+/// reduced ×2 too. Returns the codes and the position of the step that read them (`None` when
+/// the first pass did, or nothing did).
 pub(crate) fn scan_order(
     frame: &Frame<'_>,
     opts: &ScanOptions,
     order: &[usize],
+    look_again: usize,
 ) -> Result<(Vec<Code>, Option<usize>), ScanError> {
     frame.validate()?;
     let start = Instant::now();
@@ -166,8 +173,9 @@ pub(crate) fn scan_order(
     }
     // Several codes in view (a sheet of vouchers, a shelf of labels): one binarisation rarely
     // suits them all, so the copy reduced ×2 looks again and the reads are merged (lots: 228
-    // → 235 of 240 codes; docs/scanning.md).
-    if found.len() >= MULTI_MIN && opts.retry && Instant::now() < deadline {
+    // → 235 of 240 codes). A photo (`scan` on a megapixel or more) looks again after one code
+    // too: a second code there is often blurred or small (+5 codes; docs/scanning.md).
+    if look_again > 0 && found.len() >= look_again && opts.retry && Instant::now() < deadline {
         readers::run_step(
             frame,
             readers::Step::Down(2, readers::Variant::Hybrid),
@@ -178,7 +186,12 @@ pub(crate) fn scan_order(
 }
 
 /// Codes read that make a frame "several codes" (see `scan_order`).
-const MULTI_MIN: usize = 2;
+pub(crate) const MULTI_MIN: usize = 2;
+
+/// From this size, `scan` takes a frame for a photo and looks again after a single code. A
+/// camera session does not: it sees the scene again on the next frame, and the look would be
+/// paid on every frame that holds a code.
+const PHOTO_PIXELS: usize = 1_000_000;
 
 /// Drop repeats: the same bytes with centres closer than a quarter of the symbol's size.
 fn dedup(mut codes: Vec<Code>) -> Vec<Code> {

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::{ladder_len, scan_order, Code, Frame, ScanError, ScanOptions};
+use super::{ladder_len, scan_order, Code, Frame, ScanError, ScanOptions, MULTI_MIN};
 
 /// What `feed` did with a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +106,7 @@ impl ScanSession {
                 taken += 1;
             }
         }
-        let (codes, by) = scan_order(frame, &self.opts, &order)?;
+        let (codes, by) = scan_order(frame, &self.opts, &order, MULTI_MIN)?;
         if let Some(k) = by {
             self.last_good.store(k + 1, Ordering::Relaxed);
         }
