@@ -248,6 +248,56 @@ fn estimate_black_point(buckets: &[u32; 32]) -> Option<u32> {
     u32::try_from(best_valley).ok().map(|v| v << 3)
 }
 
+/// rqrr's threshold, bit for bit (`PreparedImage::prepare`): per row, two running averages
+/// over w/8 pixels, one from each end (their state carried from row to row, the direction
+/// alternating), and a pixel black when below 95 % of their mean. One entry per pixel, 1 for
+/// black, for `PreparedImage::prepare_from_bitmap`.
+///
+/// rqrr divides twice per pixel in a chain that cannot overlap; here the division by the
+/// window is a multiply by its reciprocal (exact: the dividend stays below 2^64 / window) and
+/// the final test needs no division.
+pub fn rqrr_threshold(px: &[u8], w: usize, h: usize, stride: usize) -> Option<Vec<u8>> {
+    if w == 0 || h == 0 || stride < w || px.len() < stride * (h - 1) + w {
+        return None;
+    }
+    let s = (w / 8).max(1) as u64;
+    // floor(n / s) = (n · m) >> 64 for every n below 2^64 / s; running averages stay below
+    // 256 · s, so n = avg · (s − 1) < 256 · s² (s ≤ 2^20 here: frames are at most 50 MP).
+    // With s = 1, n is always 0 and any m will do.
+    let m: u64 = if s == 1 {
+        u64::MAX
+    } else {
+        ((1u128 << 64) / u128::from(s)) as u64 + 1
+    };
+    let step = |avg: u64, p: u8| -> u64 {
+        ((u128::from(avg * (s - 1)) * u128::from(m)) >> 64) as u64 + u64::from(p)
+    };
+    let d = 200 * s;
+    let mut out = vec![0u8; w * h];
+    let mut row_avg = vec![0u64; w];
+    let (mut avg_v, mut avg_u) = (0u64, 0u64);
+    for (y, dst) in out.chunks_exact_mut(w).enumerate() {
+        let row = &px[y * stride..y * stride + w];
+        row_avg.fill(0);
+        for x in 0..w {
+            let (v, u) = if y % 2 == 0 {
+                (w - 1 - x, x)
+            } else {
+                (x, w - 1 - x)
+            };
+            avg_v = step(avg_v, row[v]);
+            avg_u = step(avg_u, row[u]);
+            row_avg[v] += avg_v;
+            row_avg[u] += avg_u;
+        }
+        // p < ⌊a · 95 / d⌋  ⟺  (p + 1) · d ≤ a · 95.
+        for ((o, p), a) in dst.iter_mut().zip(row).zip(&row_avg) {
+            *o = u8::from((u64::from(*p) + 1) * d <= *a * 95);
+        }
+    }
+    Some(out)
+}
+
 /// An rxing binariser whose matrix was computed by [`hybrid`]; frames too small for it (and
 /// rows for 1D readers) go to rxing's own `HybridBinarizer`, as before.
 pub struct Precomputed<LS: LuminanceSource> {
@@ -405,6 +455,26 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn same_pixels_as_rqrr(w in 1usize..200, h in 1usize..120, pad in 0usize..40,
+                               seed in any::<u64>()) {
+            let px = frame(w, h, pad, seed);
+            let stride = w + pad;
+            prop_assert!(rqrr_agrees(&px, w, h, stride));
+        }
+    }
+
+    /// `rqrr_threshold` against rqrr's own `prepare`, pixel by pixel.
+    fn rqrr_agrees(px: &[u8], w: usize, h: usize, stride: usize) -> bool {
+        let ours = rqrr_threshold(px, w, h, stride).unwrap();
+        let theirs = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * stride + x]);
+        // rqrr's pixel colour type is not exported: take "black" from a one-pixel bitmap.
+        let black = rqrr::PreparedImage::prepare_from_bitmap(1, 1, |_, _| true).get_pixel_at(0, 0);
+        (0..h)
+            .all(|y| (0..w).all(|x| (ours[y * w + x] == 1) == (theirs.get_pixel_at(x, y) == black)))
+    }
+
     #[test]
     fn small_or_short_frames_are_left_to_rxing() {
         let px = vec![0u8; 100 * 100];
@@ -451,6 +521,7 @@ mod tests {
                 "{}",
                 f.display()
             );
+            assert!(rqrr_agrees(img.as_raw(), w, h, w), "rqrr: {}", f.display());
         }
     }
 

@@ -273,8 +273,9 @@ fn payload_bytes(res: &rxing::RXingResult, text: &str) -> Vec<u8> {
 
 /// rqrr: its own detector and sampler. Panics (it has some) are caught.
 pub fn rqrr(px: &[u8], w: usize, h: usize, stride: usize, scale: f32, out: &mut Vec<Code>) {
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| px[y * stride + x]);
+    let r = catch_unwind(AssertUnwindSafe(|| -> Option<Vec<Code>> {
+        let black = binarize::rqrr_threshold(px, w, h, stride)?;
+        let mut img = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| black[y * w + x] == 1);
         let mut codes = Vec::new();
         for g in img.detect_grids() {
             let mut bytes = Vec::new();
@@ -288,9 +289,9 @@ pub fn rqrr(px: &[u8], w: usize, h: usize, stride: usize, scale: f32, out: &mut 
                 });
             }
         }
-        codes
+        Some(codes)
     }));
-    if let Ok(codes) = r {
+    if let Ok(Some(codes)) = r {
         out.extend(codes);
     }
 }
