@@ -23,6 +23,9 @@ import java.util.List;
  * is timed. The JIT is warmed on the first 40 images before timing starts.
  */
 public final class BoofcvScan {
+    static final int REPEAT =
+            Math.max(1, Integer.parseInt(System.getenv().getOrDefault("EVOUCHER_BENCH_REPEAT", "1")));
+
     public static void main(String[] args) throws Exception {
         List<String> files = new ArrayList<>();
         List<String> names = new ArrayList<>();
@@ -48,9 +51,14 @@ public final class BoofcvScan {
             double ms = 0;
             List<String> codes = new ArrayList<>();
             if (g != null) {
-                long t = System.nanoTime();
-                detector.process(g);
-                ms = (System.nanoTime() - t) / 1e6;
+                // EVOUCHER_BENCH_REPEAT decodes: the fastest is kept (a noisy machine), the
+                // detections of the last are reported (BoofCV is deterministic).
+                ms = Double.MAX_VALUE;
+                for (int r = 0; r < REPEAT; r++) {
+                    long t = System.nanoTime();
+                    detector.process(g);
+                    ms = Math.min(ms, (System.nanoTime() - t) / 1e6);
+                }
                 for (QrCode qr : detector.getDetections()) {
                     if (qr.message == null) continue;
                     Charset cs = StandardCharsets.UTF_8;
