@@ -3,13 +3,14 @@
 //! The pipeline (see `docs/scanning.md` for the numbers behind each choice):
 //! 1. rxing's port of zxing-cpp's QR reader (finder patterns found in any orientation, local
 //!    "hybrid" binarisation, alignment-pattern sampling for high versions), try-harder, all
-//!    symbols in the frame;
-//! 2. when that finds nothing, a retry ladder within the time budget: downscaled copies (blurred
-//!    and noisy photos and large screens read better smaller), the inverted image, rqrr (a
-//!    different detector that wins on some perspective and rotation cases), a global-histogram
-//!    binariser, the mirrored image;
-//! 3. when the first pass reads two codes or more, the copy reduced ×2 as well (multi-code
-//!    images: one binarisation rarely suits every code).
+//!    symbols in the frame. The binarisations are ours (`binarize`: the same bits as rxing's,
+//!    several times faster);
+//! 2. when that finds nothing, a retry ladder within the time budget: a global-histogram
+//!    binariser, the frame reduced ×3 (blurred and noisy photos and large screens read better
+//!    smaller), rqrr (a different detector that wins on some perspective and rotation cases),
+//!    the mirrored image, reduced ×4, the inverted image;
+//! 3. when the first pass reads two codes or more (one or more on a photo of a megapixel or
+//!    more), the copy reduced ×2 as well (one binarisation rarely suits every code).
 //!
 //! A [`ScanSession`] (camera streams) spreads the ladder over frames, two steps a frame, and
 //! tries first the step that read last.

@@ -28,17 +28,18 @@ pub enum Step {
 }
 
 /// The retry ladder, in order. Chosen by measurement on ../shared/qr-samples beside zxing-cpp
-/// (docs/scanning.md): a global-histogram binariser first (most reads per millisecond on large
-/// photos), then reductions, mirrored, inverted, and rqrr last (slowest, but reads some
-/// perspective and rotation cases the others miss). No ×2 reduction: left out one step at a
-/// time, it was the only step whose codes the others all read too.
+/// and on the camera-stream benchmark (docs/scanning.md): a global-histogram binariser first
+/// (most reads per millisecond on large photos), the ×3 reduction, then rqrr (the slowest
+/// step, but it reads codes held at an angle that the others miss; third, a camera session
+/// reaches it on the second frame), mirrored, ×4, inverted. No ×2 reduction: left out one step
+/// at a time, it was the only step whose codes the others all read too.
 pub const LADDER: [Step; 6] = [
     Step::Full(Variant::GlobalHistogram),
     Step::Down(3, Variant::Hybrid),
+    Step::Rqrr,
     Step::Mirrored,
     Step::Down(4, Variant::Hybrid),
     Step::Full(Variant::Inverted),
-    Step::Rqrr,
 ];
 
 /// The ladder in use: [`LADDER`], or `EVOUCHER_SCAN_LADDER` when set, read once per process
