@@ -10,7 +10,8 @@
 //!    smaller), rqrr (a different detector that wins on some perspective and rotation cases),
 //!    the mirrored image, reduced ×4, the inverted image;
 //! 3. when the first pass reads two codes or more (one or more on a photo of a megapixel or
-//!    more), the copy reduced ×2 as well (one binarisation rarely suits every code).
+//!    more), the copy reduced ×2 as well, hybrid and global histogram (one binarisation rarely
+//!    suits every code).
 //!
 //! A [`ScanSession`] (camera streams) spreads the ladder over frames, two steps a frame, and
 //! tries first the step that read last.
@@ -131,7 +132,7 @@ pub(crate) fn scan_steps(
 
 /// The first pass, then the retry steps at the given ladder positions in that order, until one
 /// reads or the budget is spent; then, when at least `look_again` codes were read, the copy
-/// reduced ×2 too. Returns the codes and the position of the step that read them (`None` when
+/// reduced ×2 too (`readers::second_look`). Returns the codes and the position of the step that read them (`None` when
 /// the first pass did, or nothing did).
 pub(crate) fn scan_order(
     frame: &Frame<'_>,
@@ -173,15 +174,12 @@ pub(crate) fn scan_order(
         }
     }
     // Several codes in view (a sheet of vouchers, a shelf of labels): one binarisation rarely
-    // suits them all, so the copy reduced ×2 looks again and the reads are merged (lots: 228
-    // → 235 of 240 codes). A photo (`scan` on a megapixel or more) looks again after one code
-    // too: a second code there is often blurred or small (+5 codes; docs/scanning.md).
+    // suits them all, so the copy reduced ×2 looks again, with two binarisations, and the
+    // reads are merged (lots: 228 → 236 of 240 codes). A photo (`scan` on a megapixel or more)
+    // looks again after one code too: a second code there is often blurred or small (+9 codes
+    // in all; docs/scanning.md).
     if look_again > 0 && found.len() >= look_again && opts.retry && Instant::now() < deadline {
-        readers::run_step(
-            frame,
-            readers::Step::Down(2, readers::Variant::Hybrid),
-            &mut found,
-        );
+        readers::second_look(frame, &mut found);
     }
     Ok((dedup(found), by))
 }

@@ -114,6 +114,18 @@ pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
     }
 }
 
+/// The second look at a frame that holds codes (see `scan_order`): the copy reduced ×2, read
+/// with the hybrid and then the global-histogram binarisation (one reduction for both).
+pub fn second_look(frame: &Frame<'_>, out: &mut Vec<Code>) {
+    let (w, h) = (frame.width, frame.height);
+    if w / 2 < 21 || h / 2 < 21 {
+        return;
+    }
+    let (dw, dh, px) = downscale(frame, 2);
+    rxing(&px, dw, dh, dw, 0.5, Variant::Hybrid, out);
+    rxing(&px, dw, dh, dw, 0.5, Variant::GlobalHistogram, out);
+}
+
 /// Box-filter reduction by an integer factor (the mean of each f×f block, rounded down). Each
 /// band of f rows is summed down its columns first (a straight run the compiler vectorises),
 /// then f columns at a time; the usual factors divide by a constant.
