@@ -6,9 +6,9 @@
 //!    symbols in the frame. The binarisations are ours (`binarize`: the same bits as rxing's,
 //!    several times faster);
 //! 2. when that finds nothing, a retry ladder within the time budget: a global-histogram
-//!    binariser, the frame reduced ×3 (blurred and noisy photos and large screens read better
-//!    smaller), rqrr (a different detector that wins on some perspective and rotation cases),
-//!    the mirrored image, reduced ×4, the inverted image;
+//!    binariser, the frame reduced ×3 and ×6 (blurred and noisy photos and photos of screens
+//!    read better smaller), rqrr (a different detector that wins on some perspective and
+//!    rotation cases), the mirrored image, reduced ×4, the inverted image;
 //! 3. when the first pass reads two codes or more (one or more on a photo of a megapixel or
 //!    more), the copy reduced ×2 as well, hybrid and global histogram (one binarisation rarely
 //!    suits every code).

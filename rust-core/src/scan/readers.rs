@@ -29,13 +29,15 @@ pub enum Step {
 
 /// The retry ladder, in order. Chosen by measurement on ../shared/qr-samples beside zxing-cpp
 /// and on the camera-stream benchmark (docs/scanning.md): a global-histogram binariser first
-/// (most reads per millisecond on large photos), the ×3 reduction, then rqrr (the slowest
-/// step, but it reads codes held at an angle that the others miss; third, a camera session
-/// reaches it on the second frame), mirrored, ×4, inverted. No ×2 reduction: left out one step
-/// at a time, it was the only step whose codes the others all read too.
-pub const LADDER: [Step; 6] = [
+/// (most reads per millisecond on large photos), the ×3 and ×6 reductions (×6: photos of a
+/// screen, whose moiré only fades that small; cheap), then rqrr (the slowest step, but it reads
+/// codes held at an angle that the others miss; a camera session reaches it on the second
+/// frame), mirrored, ×4, inverted. No ×2 reduction: left out one step at a time, it was the
+/// only step whose codes the others all read too.
+pub const LADDER: [Step; 7] = [
     Step::Full(Variant::GlobalHistogram),
     Step::Down(3, Variant::Hybrid),
+    Step::Down(6, Variant::Hybrid),
     Step::Rqrr,
     Step::Mirrored,
     Step::Down(4, Variant::Hybrid),
@@ -49,7 +51,7 @@ pub fn ladder() -> &'static [Step] {
     LADDER_IN_USE.get_or_init(|| ladder_from_env().unwrap_or_else(|| LADDER.to_vec()))
 }
 
-/// `EVOUCHER_SCAN_LADDER=d2,inv,rqrr,gh,d3,d4,mir` overrides the ladder (for measuring what
+/// `EVOUCHER_SCAN_LADDER=d2,inv,rqrr,gh,d3,d4,d6,mir` overrides the ladder (for measuring what
 /// each step is worth; see docs/scanning.md). Unknown names are ignored.
 fn ladder_from_env() -> Option<Vec<Step>> {
     let v = std::env::var("EVOUCHER_SCAN_LADDER").ok()?;
@@ -59,6 +61,7 @@ fn ladder_from_env() -> Option<Vec<Step>> {
                 "d2" => Some(Step::Down(2, Variant::Hybrid)),
                 "d3" => Some(Step::Down(3, Variant::Hybrid)),
                 "d4" => Some(Step::Down(4, Variant::Hybrid)),
+                "d6" => Some(Step::Down(6, Variant::Hybrid)),
                 "d2gh" => Some(Step::Down(2, Variant::GlobalHistogram)),
                 "d2inv" => Some(Step::Down(2, Variant::Inverted)),
                 "inv" => Some(Step::Full(Variant::Inverted)),
