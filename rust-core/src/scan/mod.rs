@@ -132,8 +132,8 @@ pub(crate) fn scan_steps(
 
 /// The first pass, then the retry steps at the given ladder positions in that order, until one
 /// reads or the budget is spent; then, when at least `look_again` codes were read, the copy
-/// reduced ×2 too (`readers::second_look`). Returns the codes and the position of the step that read them (`None` when
-/// the first pass did, or nothing did).
+/// reduced ×2 too (`readers::second_look`). Returns the codes and the position of the step
+/// that read them (`None` when the first pass did, or nothing did).
 pub(crate) fn scan_order(
     frame: &Frame<'_>,
     opts: &ScanOptions,

@@ -78,13 +78,7 @@ pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
     let (w, h, s) = (frame.width, frame.height, frame.stride);
     match step {
         Step::Full(v) => rxing(frame.rows(), w, h, s, 1.0, v, out),
-        Step::Down(f, v) => {
-            if w / f < 21 || h / f < 21 {
-                return;
-            }
-            let (dw, dh, px) = downscale(frame, f);
-            rxing(&px, dw, dh, dw, 1.0 / f as f32, v, out);
-        }
+        Step::Down(f, v) => rxing_reduced(frame, f, &[v], out),
         Step::Mirrored => {
             let mut px = vec![0u8; w * h];
             for (y, dst) in px.chunks_exact_mut(w).enumerate() {
@@ -118,15 +112,21 @@ pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
 }
 
 /// The second look at a frame that holds codes (see `scan_order`): the copy reduced ×2, read
-/// with the hybrid and then the global-histogram binarisation (one reduction for both).
+/// with the hybrid and then the global-histogram binarisation.
 pub fn second_look(frame: &Frame<'_>, out: &mut Vec<Code>) {
-    let (w, h) = (frame.width, frame.height);
-    if w / 2 < 21 || h / 2 < 21 {
+    rxing_reduced(frame, 2, &[Variant::Hybrid, Variant::GlobalHistogram], out);
+}
+
+/// rxing on the frame reduced by `f`, once per binarisation (one reduction for all). Frames
+/// that would be under 21 pixels (the smallest QR code) are skipped.
+fn rxing_reduced(frame: &Frame<'_>, f: usize, variants: &[Variant], out: &mut Vec<Code>) {
+    if frame.width / f < 21 || frame.height / f < 21 {
         return;
     }
-    let (dw, dh, px) = downscale(frame, 2);
-    rxing(&px, dw, dh, dw, 0.5, Variant::Hybrid, out);
-    rxing(&px, dw, dh, dw, 0.5, Variant::GlobalHistogram, out);
+    let (dw, dh, px) = downscale(frame, f);
+    for v in variants {
+        rxing(&px, dw, dh, dw, 1.0 / f as f32, *v, out);
+    }
 }
 
 /// Box-filter reduction by an integer factor (the mean of each f×f block, rounded down). Each
