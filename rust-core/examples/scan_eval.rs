@@ -199,6 +199,17 @@ fn score(args: &[String]) {
         let (mut either_peer, mut any) = (0, 0);
         for i in 0..n {
             let peer = per.iter().skip(1).any(|p| p.0.get(i) == Some(&true));
+            // Codes a peer read and ours did not, for looking at (stderr).
+            if peer && per[0].0.get(i) != Some(&true) {
+                let who: Vec<&str> = per
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .filter(|(_, p)| p.0.get(i) == Some(&true))
+                    .map(|(j, _)| labels.get(j).map(|s| s.as_str()).unwrap_or("?"))
+                    .collect();
+                eprintln!("MISSED {file} #{i} {who:?}");
+            }
             either_peer += usize::from(peer);
             any += usize::from(peer || per[0].0.get(i) == Some(&true));
         }

@@ -15,10 +15,7 @@
 //! multiple of 8 the last block overlaps the one before it; a pixel there is black when either
 //! block says so.
 
-use std::borrow::Cow;
-
-use rxing::common::{BitArray, BitMatrix, HybridBinarizer, LineOrientation};
-use rxing::{Binarizer, LuminanceSource};
+use rxing::common::{BitArray, BitMatrix};
 
 const BLOCK: usize = 8;
 const MIN_DYNAMIC_RANGE: u8 = 24;
@@ -26,7 +23,7 @@ const MIN_DYNAMIC_RANGE: u8 = 24;
 const MIN_SIDE: usize = BLOCK * 5;
 
 /// Pixel `x` of row `y` is `px[y * stride + x]`. Frames smaller than 40 pixels on a side give
-/// `None` (the caller falls back to rxing's own binariser, as zxing does).
+/// `None` (the caller falls back to the global histogram, as zxing does).
 pub fn hybrid(px: &[u8], w: usize, h: usize, stride: usize, invert: bool) -> Option<BitMatrix> {
     if w < MIN_SIDE || h < MIN_SIDE || stride < w || px.len() < stride * (h - 1) + w {
         return None;
@@ -298,77 +295,14 @@ pub fn rqrr_threshold(px: &[u8], w: usize, h: usize, stride: usize) -> Option<Ve
     Some(out)
 }
 
-/// An rxing binariser whose matrix was computed by [`hybrid`]; frames too small for it (and
-/// rows for 1D readers) go to rxing's own `HybridBinarizer`, as before.
-pub struct Precomputed<LS: LuminanceSource> {
-    inner: HybridBinarizer<LS>,
-    matrix: Option<BitMatrix>,
-}
-
-impl<LS: LuminanceSource> Precomputed<LS> {
-    pub fn new(source: LS, matrix: Option<BitMatrix>) -> Self {
-        Precomputed {
-            inner: HybridBinarizer::new(source),
-            matrix,
-        }
-    }
-}
-
-impl<LS: LuminanceSource> Binarizer for Precomputed<LS> {
-    type Source = LS;
-
-    fn get_luminance_source(&self) -> &LS {
-        self.inner.get_luminance_source()
-    }
-
-    fn get_black_row(&self, y: usize) -> rxing::common::Result<Cow<'_, BitArray>> {
-        self.inner.get_black_row(y)
-    }
-
-    fn get_black_row_from_matrix(&self, y: usize) -> rxing::common::Result<Cow<'_, BitArray>> {
-        match &self.matrix {
-            Some(m) => Ok(Cow::Owned(m.getRow(y as u32))),
-            None => self.inner.get_black_row_from_matrix(y),
-        }
-    }
-
-    fn get_black_matrix(&self) -> rxing::common::Result<&BitMatrix> {
-        match &self.matrix {
-            Some(m) => Ok(m),
-            None => self.inner.get_black_matrix(),
-        }
-    }
-
-    fn get_black_line(
-        &self,
-        l: usize,
-        lt: LineOrientation,
-    ) -> rxing::common::Result<Cow<'_, BitArray>> {
-        self.inner.get_black_line(l, lt)
-    }
-
-    fn create_binarizer(&self, source: LS) -> Self {
-        let (w, h) = (source.get_width(), source.get_height());
-        let matrix = hybrid(&source.get_matrix(), w, h, w, false);
-        Precomputed::new(source, matrix)
-    }
-
-    fn get_width(&self) -> usize {
-        self.inner.get_width()
-    }
-
-    fn get_height(&self) -> usize {
-        self.inner.get_height()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use proptest::prelude::*;
-    use rxing::common::GlobalHistogramBinarizer;
+    use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
     use rxing::Luma8Source;
+    use rxing::{Binarizer, LuminanceSource};
 
     /// rxing's `HybridBinarizer` on the same pixels: the reference.
     fn reference(px: &[u8], w: usize, h: usize, stride: usize, invert: bool) -> BitMatrix {

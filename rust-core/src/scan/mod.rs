@@ -5,10 +5,13 @@
 //!    "hybrid" binarisation, alignment-pattern sampling for high versions), try-harder, all
 //!    symbols in the frame. The binarisations are ours (`binarize`: the same bits as rxing's,
 //!    several times faster);
-//! 2. when that finds nothing, a retry ladder within the time budget: a global-histogram
-//!    binariser, the frame reduced ×3 and ×6 (blurred and noisy photos and photos of screens
-//!    read better smaller), rqrr (a different detector that wins on some perspective and
-//!    rotation cases), the mirrored image, reduced ×4, the inverted image;
+//! 2. when that finds nothing, a retry ladder within the time budget: on small frames, the
+//!    frame enlarged ×2 (codes of about two pixels a module); a global-histogram binariser, the
+//!    frame reduced ×3 and ×6 (blurred and noisy photos and photos of screens read better
+//!    smaller), rqrr (a different detector that wins on some perspective and rotation cases),
+//!    the mirrored image, reduced ×4, the inverted image. The first pass's count of finder
+//!    patterns gates three of them: rqrr needs one, the mirrored read two, the enlargement
+//!    three; a frame with nothing finder-shaped in it skips them (most frames without a code);
 //! 3. when the first pass reads two codes or more (one or more on a photo of a megapixel or
 //!    more), the copy reduced ×2 as well, hybrid and global histogram (one binarisation rarely
 //!    suits every code).
@@ -149,8 +152,9 @@ pub(crate) fn scan_order(
 
     // Very large frames first read at half size: a full-size pass alone can exceed the budget.
     let big = w * h > 6_000_000;
+    let mut finders = usize::MAX;
     if !big {
-        readers::rxing(
+        finders = readers::rxing(
             frame.rows(),
             w,
             h,
@@ -167,7 +171,7 @@ pub(crate) fn scan_order(
                 break;
             }
             let Some(step) = ladder.get(k) else { continue };
-            readers::run_step(frame, *step, &mut found);
+            readers::run_step(frame, *step, finders, &mut found);
             if !found.is_empty() {
                 by = Some(k);
             }

@@ -2,8 +2,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rxing::multi::MultipleBarcodeReader;
-use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8Source, LuminanceSource};
+use rxing::common::{BitMatrix, DetectorRXingResult};
+use rxing::BarcodeFormat;
 
 use super::{binarize, Code, Frame};
 
@@ -25,16 +25,34 @@ pub enum Step {
     Mirrored,
     /// rqrr on the frame, reduced so that it has at most ~1.5 megapixels.
     Rqrr,
+    /// rxing on the frame enlarged ×2 (bilinear), hybrid then global histogram; frames of at
+    /// most [`UP_MAX_PIXELS`] only.
+    Up2,
+}
+
+impl Step {
+    /// Whether the step can run on a frame of this size (a camera session does not spend a
+    /// turn on a step that cannot).
+    pub fn applies(self, w: usize, h: usize) -> bool {
+        match self {
+            Step::Up2 => w.saturating_mul(h) <= UP_MAX_PIXELS,
+            _ => true,
+        }
+    }
 }
 
 /// The retry ladder, in order. Chosen by measurement on ../shared/qr-samples beside zxing-cpp
-/// and on the camera-stream benchmark (docs/scanning.md): a global-histogram binariser first
-/// (most reads per millisecond on large photos), the ×3 and ×6 reductions (×6: photos of a
+/// and on the camera-stream benchmark (docs/scanning.md): on small frames (half a megapixel or
+/// less) that show finder patterns, the frame enlarged ×2 first (codes of about two pixels a
+/// module, whose patterns the first pass finds but cannot sample; it ends the search before a
+/// later step reads one code of two); then a global-histogram binariser (most reads per
+/// millisecond on large photos), the ×3 and ×6 reductions (×6: photos of a
 /// screen, whose moiré only fades that small; cheap), then rqrr (the slowest step, but it reads
 /// codes held at an angle that the others miss; a camera session reaches it on the second
 /// frame), mirrored, ×4, inverted. No ×2 reduction: left out one step at a time, it was the
 /// only step whose codes the others all read too.
-pub const LADDER: [Step; 7] = [
+pub const LADDER: [Step; 8] = [
+    Step::Up2,
     Step::Full(Variant::GlobalHistogram),
     Step::Down(3, Variant::Hybrid),
     Step::Down(6, Variant::Hybrid),
@@ -68,18 +86,29 @@ fn ladder_from_env() -> Option<Vec<Step>> {
                 "gh" => Some(Step::Full(Variant::GlobalHistogram)),
                 "rqrr" => Some(Step::Rqrr),
                 "mir" => Some(Step::Mirrored),
+                "up2" => Some(Step::Up2),
                 _ => None,
             })
             .collect(),
     )
 }
 
-pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
+/// Run one retry step. `finders` is how many finder patterns the first pass saw
+/// (`usize::MAX` when it did not run): rqrr needs at least [`RQRR_MIN_FINDERS`], the mirrored
+/// read [`MIRRORED_MIN_FINDERS`] and the enlargement [`UP_MIN_FINDERS`], or they are skipped.
+/// The other steps read copies (reduced, another binarisation, inverted) in which the first
+/// pass's count says little: a blurred code shows no finder pattern at full size.
+pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Code>) {
     let (w, h, s) = (frame.width, frame.height, frame.stride);
     match step {
-        Step::Full(v) => rxing(frame.rows(), w, h, s, 1.0, v, out),
+        Step::Full(v) => {
+            rxing(frame.rows(), w, h, s, 1.0, v, out);
+        }
         Step::Down(f, v) => rxing_reduced(frame, f, &[v], out),
         Step::Mirrored => {
+            if finders < MIRRORED_MIN_FINDERS {
+                return;
+            }
             let mut px = vec![0u8; w * h];
             for (y, dst) in px.chunks_exact_mut(w).enumerate() {
                 let row = &frame.rows()[y * s..y * s + w];
@@ -96,7 +125,18 @@ pub fn run_step(frame: &Frame<'_>, step: Step, out: &mut Vec<Code>) {
                 out.push(c);
             }
         }
+        Step::Up2 => {
+            if step.applies(w, h) && finders >= UP_MIN_FINDERS {
+                let (uw, uh, px) = upscale2(frame);
+                for v in [Variant::Hybrid, Variant::GlobalHistogram] {
+                    rxing(&px, uw, uh, uw, 2.0, v, out);
+                }
+            }
+        }
         Step::Rqrr => {
+            if finders < RQRR_MIN_FINDERS {
+                return;
+            }
             let mut f = 1;
             while (w / f) * (h / f) > 1_500_000 {
                 f += 1;
@@ -127,6 +167,50 @@ fn rxing_reduced(frame: &Frame<'_>, f: usize, variants: &[Variant], out: &mut Ve
     for v in variants {
         rxing(&px, dw, dh, dw, 1.0 / f as f32, *v, out);
     }
+}
+
+/// Frames up to this size may be enlarged (`Step::Up2`).
+pub const UP_MAX_PIXELS: usize = 500_000;
+
+/// The enlargement runs only when the first pass saw at least this many finder patterns: a
+/// small code that the first pass saw but could not sample. Most frames without a code show
+/// none (33 of the 46 false-positive images) or one or two (12 more).
+pub const UP_MIN_FINDERS: usize = 3;
+
+/// rqrr runs only when the first pass saw at least one finder pattern (rqrr needs three of its
+/// own; frames without any pattern cost its whole grid search for nothing).
+pub const RQRR_MIN_FINDERS: usize = 1;
+
+/// The mirrored read runs only when the first pass saw at least two finder patterns (a
+/// mirrored symbol's patterns are found as well as an upright one's; it is the sampling that
+/// fails).
+pub const MIRRORED_MIN_FINDERS: usize = 2;
+
+/// Bilinear enlargement ×2: pixel (2x+i, 2y+j) samples the source at (x + i/2, y + j/2).
+fn upscale2(frame: &Frame<'_>) -> (usize, usize, Vec<u8>) {
+    let (w, h, s) = (frame.width, frame.height, frame.stride);
+    let px = frame.rows();
+    let (uw, uh) = (2 * w, 2 * h);
+    let mut out = vec![0u8; uw * uh];
+    for y in 0..h {
+        let r0 = &px[y * s..y * s + w];
+        let r1 = &px[(y + 1).min(h - 1) * s..(y + 1).min(h - 1) * s + w];
+        let (top, rest) = out[2 * y * uw..(2 * y + 2) * uw].split_at_mut(uw);
+        for x in 0..w {
+            let x1 = (x + 1).min(w - 1);
+            let (a, b, c, d) = (
+                u16::from(r0[x]),
+                u16::from(r0[x1]),
+                u16::from(r1[x]),
+                u16::from(r1[x1]),
+            );
+            top[2 * x] = a as u8;
+            top[2 * x + 1] = (a + b).div_ceil(2) as u8;
+            rest[2 * x] = (a + c).div_ceil(2) as u8;
+            rest[2 * x + 1] = ((a + b + c + d + 2) / 4) as u8;
+        }
+    }
+    (uw, uh, out)
 }
 
 /// Box-filter reduction by an integer factor (the mean of each f×f block, rounded down). Each
@@ -181,16 +265,60 @@ fn sum_rows(frame: &Frame<'_>, y0: usize, n: usize, cols: &mut [u16]) {
     }
 }
 
-fn hints() -> DecodeHints {
-    DecodeHints {
-        TryHarder: Some(true),
-        PossibleFormats: Some(std::collections::HashSet::from([BarcodeFormat::QR_CODE])),
-        ..DecodeHints::default()
+/// The black matrix a variant reads: ours (`binarize`), bit for bit rxing's. Frames under 40
+/// pixels on a side take the global histogram, as zxing's hybrid binariser does there.
+fn black_matrix(px: &[u8], w: usize, h: usize, stride: usize, v: Variant) -> Option<BitMatrix> {
+    match v {
+        Variant::Hybrid => {
+            binarize::hybrid(px, w, h, stride, false).or_else(|| binarize::global(px, w, h, stride))
+        }
+        Variant::Inverted => binarize::hybrid(px, w, h, stride, true).or_else(|| {
+            let mut inv = Vec::with_capacity(w * h);
+            for y in 0..h {
+                inv.extend(px.get(y * stride..y * stride + w)?.iter().map(|p| 255 - p));
+            }
+            binarize::global(&inv, w, h, w)
+        }),
+        Variant::GlobalHistogram => binarize::global(px, w, h, stride),
     }
 }
 
-/// rxing's zxing-cpp-port QR reader, every symbol in the image. Corners are divided by
-/// `scale` (the factor the image was reduced by) to give frame coordinates.
+/// rxing's zxing-cpp-port QR reader on a black matrix, every symbol: its finder-pattern search,
+/// then each set of three patterns sampled and decoded, a pattern used by a decoded symbol not
+/// tried again (the loop of rxing's `QrReader::decode_multiple`, QR symbols only). Also returns
+/// how many finder patterns the search found, which tells the retry ladder whether anything
+/// finder-shaped is in view.
+fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, usize) {
+    use rxing::qrcode::cpp_port::{decoder::Decode, detector};
+    let mut fps = detector::FindFinderPatterns(matrix, true, 0);
+    let found = fps.len();
+    let mut used = Vec::new();
+    let mut results = Vec::new();
+    for set in detector::GenerateFinderPatternSets(&mut fps) {
+        if used.contains(&set.bl) || used.contains(&set.tl) || used.contains(&set.tr) {
+            continue;
+        }
+        let Ok(det) = detector::SampleQR(matrix, &set) else {
+            continue;
+        };
+        let Ok(dec) = Decode(det.getBits()) else {
+            continue;
+        };
+        if dec.isValid() {
+            used.extend([set.bl, set.tl, set.tr]);
+            results.push(rxing::RXingResult::with_decoder_result(
+                dec,
+                det.getPoints(),
+                BarcodeFormat::QR_CODE,
+            ));
+        }
+    }
+    (results, found)
+}
+
+/// rxing's QR reader (see [`decode_qr`]) on the frame binarised as `v`. Corners are divided by
+/// `scale` (the factor the image was reduced by) to give frame coordinates. Returns the number
+/// of finder patterns seen (0 when the reader failed).
 pub fn rxing(
     px: &[u8],
     w: usize,
@@ -199,48 +327,13 @@ pub fn rxing(
     scale: f32,
     v: Variant,
     out: &mut Vec<Code>,
-) {
-    let r = catch_unwind(AssertUnwindSafe(|| -> Option<Vec<rxing::RXingResult>> {
-        let (Ok(w32), Ok(h32), Ok(s32)) =
-            (u32::try_from(w), u32::try_from(h), u32::try_from(stride))
-        else {
-            return None;
-        };
-        let mut source = if stride == w {
-            Luma8Source::new_with_slice(px.get(..w * h)?, w32, h32).ok()?
-        } else if px.len() >= stride * h {
-            Luma8Source::new_with_slice(px.get(..stride * h)?, s32, h32)
-                .ok()?
-                .crop(0, 0, w, h)
-                .ok()?
-        } else {
-            let mut compact = Vec::with_capacity(w * h);
-            for y in 0..h {
-                compact.extend_from_slice(px.get(y * stride..y * stride + w)?);
-            }
-            Luma8Source::new(compact, w32, h32).ok()?
-        };
-        let hints = hints();
-        let mut reader = rxing::qrcode::cpp_port::QrReader;
-        match v {
-            Variant::Hybrid | Variant::Inverted => {
-                let invert = v == Variant::Inverted;
-                if invert {
-                    source.invert();
-                }
-                let matrix = binarize::hybrid(px, w, h, stride, invert);
-                let mut bb = BinaryBitmap::new(binarize::Precomputed::new(source, matrix));
-                reader.decode_multiple_with_hints(&mut bb, &hints).ok()
-            }
-            Variant::GlobalHistogram => {
-                // No black point (too little contrast): nothing to read, as with rxing's.
-                let matrix = binarize::global(px, w, h, stride)?;
-                let mut bb = BinaryBitmap::new(binarize::Precomputed::new(source, Some(matrix)));
-                reader.decode_multiple_with_hints(&mut bb, &hints).ok()
-            }
-        }
+) -> usize {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        black_matrix(px, w, h, stride, v).map(|m| decode_qr(&m))
     }));
-    let Ok(Some(results)) = r else { return };
+    let Ok(Some((results, finder_patterns))) = r else {
+        return 0;
+    };
     for res in results {
         let pts = res.getPoints();
         if pts.len() < 4 {
@@ -261,6 +354,7 @@ pub fn rxing(
             corners,
         });
     }
+    finder_patterns
 }
 
 fn has_eci(res: &rxing::RXingResult) -> bool {
@@ -319,6 +413,18 @@ mod tests {
     use crate::scan::Rotation;
     use proptest::prelude::*;
 
+    #[test]
+    fn the_enlargement_is_for_small_frames_only() {
+        assert!(LADDER.contains(&Step::Up2));
+        assert!(Step::Up2.applies(640, 480));
+        assert!(!Step::Up2.applies(1280, 720));
+        assert!(!Step::Up2.applies(usize::MAX, 2));
+        assert!(LADDER
+            .iter()
+            .filter(|s| **s != Step::Up2)
+            .all(|s| s.applies(4000, 3000)));
+    }
+
     proptest! {
         #[test]
         fn downscale_is_the_mean_of_each_block(w in 1usize..120, h in 1usize..120,
@@ -338,6 +444,29 @@ mod tests {
                         }
                     }
                     prop_assert_eq!(out[y * dw + x], (sum / (f * f) as u32) as u8);
+                }
+            }
+        }
+
+        #[test]
+        fn upscale_keeps_each_pixel_and_interpolates_between(w in 1usize..60, h in 1usize..60,
+                                                            pad in 0usize..9,
+                                                            px in proptest::collection::vec(any::<u8>(), 68 * 60)) {
+            let stride = w + pad;
+            let px = &px[..stride * h];
+            let frame = Frame::new(w, h, stride, px, Rotation::R0);
+            let (uw, uh, out) = upscale2(&frame);
+            prop_assert_eq!((uw, uh, out.len()), (2 * w, 2 * h, 4 * w * h));
+            let at = |x: usize, y: usize| i32::from(px[y.min(h - 1) * stride + x.min(w - 1)]);
+            for y in 0..h {
+                for x in 0..w {
+                    let (a, b, c) = (at(x, y), at(x + 1, y), at(x, y + 1));
+                    prop_assert_eq!(i32::from(out[2 * y * uw + 2 * x]), a);
+                    prop_assert_eq!(i32::from(out[2 * y * uw + 2 * x + 1]), (a + b + 1) / 2);
+                    prop_assert_eq!(i32::from(out[(2 * y + 1) * uw + 2 * x]), (a + c + 1) / 2);
+                    let d = i32::from(out[(2 * y + 1) * uw + 2 * x + 1]);
+                    let (lo, hi) = (a.min(b).min(c).min(at(x + 1, y + 1)), a.max(b).max(c).max(at(x + 1, y + 1)));
+                    prop_assert!(lo <= d && d <= hi);
                 }
             }
         }

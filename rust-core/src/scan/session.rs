@@ -12,7 +12,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::{ladder_len, scan_order, Code, Frame, ScanError, ScanOptions, MULTI_MIN};
+use super::{
+    ladder_len, readers::ladder, scan_order, Code, Frame, ScanError, ScanOptions, MULTI_MIN,
+};
 
 /// What `feed` did with a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,10 +98,16 @@ impl ScanSession {
             let first = order.first().copied();
             order.extend((0..len).filter(|k| Some(*k) != first));
         } else if len > 0 {
-            // The next steps in turn (not counting the sticky one).
-            let mut taken = 0;
-            while taken < self.per_frame {
+            // The next steps in turn (not counting the sticky one), passing over steps that
+            // cannot run on a frame of this size.
+            let ladder = ladder();
+            let (mut taken, mut looked) = (0, 0);
+            while taken < self.per_frame && looked < len {
                 let k = self.cursor.fetch_add(1, Ordering::Relaxed) % len;
+                looked += 1;
+                if !ladder[k].applies(frame.width, frame.height) {
+                    continue;
+                }
                 if !order.contains(&k) {
                     order.push(k);
                 }
