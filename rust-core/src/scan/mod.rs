@@ -23,6 +23,7 @@
 //! crash. The budget is checked between steps.
 
 mod binarize;
+mod finder;
 mod frame;
 mod readers;
 mod session;

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rxing::common::{BitMatrix, DetectorRXingResult};
 use rxing::BarcodeFormat;
 
-use super::{binarize, Code, Frame};
+use super::{binarize, finder, Code, Frame};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -290,7 +290,7 @@ fn black_matrix(px: &[u8], w: usize, h: usize, stride: usize, v: Variant) -> Opt
 /// finder-shaped is in view.
 fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, usize) {
     use rxing::qrcode::cpp_port::{decoder::Decode, detector};
-    let mut fps = detector::FindFinderPatterns(matrix, true, 0);
+    let mut fps = finder::find_finder_patterns(matrix);
     let found = fps.len();
     let mut used = Vec::new();
     let mut results = Vec::new();
