@@ -10,8 +10,9 @@
 //!    frame reduced ×3 and ×6 (blurred and noisy photos and photos of screens read better
 //!    smaller), rqrr (a different detector that wins on some perspective and rotation cases),
 //!    the mirrored image, reduced ×4, the inverted image. The first pass's count of finder
-//!    patterns gates three of them: rqrr needs one, the mirrored read two, the enlargement
-//!    three; a frame with nothing finder-shaped in it skips them (most frames without a code);
+//!    patterns gates four of them: rqrr and the global histogram need one, the mirrored read
+//!    two, the enlargement three; a frame with nothing finder-shaped in it skips them (most
+//!    frames without a code);
 //! 3. when the first pass reads two codes or more (one or more on a photo of a megapixel or
 //!    more), the copy reduced ×2 as well, hybrid and global histogram (one binarisation rarely
 //!    suits every code).

@@ -94,14 +94,18 @@ fn ladder_from_env() -> Option<Vec<Step>> {
 }
 
 /// Run one retry step. `finders` is how many finder patterns the first pass saw
-/// (`usize::MAX` when it did not run): rqrr needs at least [`RQRR_MIN_FINDERS`], the mirrored
-/// read [`MIRRORED_MIN_FINDERS`] and the enlargement [`UP_MIN_FINDERS`], or they are skipped.
+/// (`usize::MAX` when it did not run): rqrr needs at least [`RQRR_MIN_FINDERS`], the
+/// full-frame global histogram [`GLOBAL_MIN_FINDERS`], the mirrored read
+/// [`MIRRORED_MIN_FINDERS`] and the enlargement [`UP_MIN_FINDERS`], or they are skipped.
 /// The other steps read copies (reduced, another binarisation, inverted) in which the first
 /// pass's count says little: a blurred code shows no finder pattern at full size.
 pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Code>) {
     let (w, h, s) = (frame.width, frame.height, frame.stride);
     match step {
         Step::Full(v) => {
+            if v == Variant::GlobalHistogram && finders < GLOBAL_MIN_FINDERS {
+                return;
+            }
             rxing(frame.rows(), w, h, s, 1.0, v, out);
         }
         Step::Down(f, v) => rxing_reduced(frame, f, &[v], out),
@@ -180,6 +184,11 @@ pub const UP_MIN_FINDERS: usize = 3;
 /// rqrr runs only when the first pass saw at least one finder pattern (rqrr needs three of its
 /// own; frames without any pattern cost its whole grid search for nothing).
 pub const RQRR_MIN_FINDERS: usize = 1;
+
+/// The global-histogram read of the full frame runs only when the first pass saw at least one
+/// finder pattern: where the local binarisation shows none, one threshold for the whole frame
+/// did not show any either on the samples (no code lost; docs/scanning.md).
+pub const GLOBAL_MIN_FINDERS: usize = 1;
 
 /// The mirrored read runs only when the first pass saw at least two finder patterns (a
 /// mirrored symbol's patterns are found as well as an upright one's; it is the sampling that
