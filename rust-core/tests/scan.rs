@@ -29,11 +29,12 @@ fn roomy() -> ScanOptions {
 /// blurred +2, bright_spots +2, nominal +1 when photos got a second look after one code;
 /// bright_spots, high_version, lots and rotations +1 each when the second look added the
 /// global-histogram binarisation; monitor +2 with the ×6 step; blurred +1, nominal +3,
-/// zxing-qrcode-4 +2 with the ×2 enlargement of small frames).
+/// zxing-qrcode-4 +2 with the ×2 enlargement of small frames; bright_spots and noncompliant
+/// +1 each when unexplained finder patterns trigger the second look).
 /// zxing-cpp on the same images, for reference, in docs/scanning.md.
 const FLOORS: &[(&str, usize)] = &[
     ("boofcv-blurred", 21),
-    ("boofcv-bright_spots", 24),
+    ("boofcv-bright_spots", 25),
     ("boofcv-brightness", 36),
     ("boofcv-close", 20),
     ("boofcv-curved", 19),
@@ -43,7 +44,7 @@ const FLOORS: &[(&str, usize)] = &[
     ("boofcv-lots", 236),
     ("boofcv-monitor", 9),
     ("boofcv-nominal", 37),
-    ("boofcv-noncompliant", 10),
+    ("boofcv-noncompliant", 11),
     ("boofcv-pathological", 7),
     ("boofcv-perspective", 11),
     ("boofcv-rotations", 65),

@@ -127,23 +127,40 @@ pub(crate) fn scan_steps(
 ) -> Result<Vec<Code>, ScanError> {
     let n = ladder_len();
     let order: Vec<usize> = (0..count.min(n)).map(|k| (from + k) % n).collect();
-    let look_again = if frame.width.saturating_mul(frame.height) >= PHOTO_PIXELS {
+    let codes = if frame.width.saturating_mul(frame.height) >= PHOTO_PIXELS {
         1
     } else {
         MULTI_MIN
     };
-    Ok(scan_order(frame, opts, &order, look_again)?.0)
+    let look = LookAgain {
+        codes,
+        unexplained: UNEXPLAINED_MIN,
+    };
+    Ok(scan_order(frame, opts, &order, look)?.0)
 }
 
+/// When the second look runs (see `scan_order`): after at least `codes` codes, or after one
+/// code or more when the first pass saw at least `unexplained` finder patterns that no code
+/// read accounts for (another symbol it found but could not decode).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LookAgain {
+    pub codes: usize,
+    pub unexplained: usize,
+}
+
+/// Unexplained finder patterns that make `scan` look again after one code (+2 codes on the
+/// samples: docs/scanning.md). Camera sessions do not: they see the scene again next frame.
+const UNEXPLAINED_MIN: usize = 2;
+
 /// The first pass, then the retry steps at the given ladder positions in that order, until one
-/// reads or the budget is spent; then, when at least `look_again` codes were read, the copy
-/// reduced ×2 too (`readers::second_look`). Returns the codes and the position of the step
+/// reads or the budget is spent; then, when `look` says so, the copy reduced ×2 too
+/// (`readers::second_look`). Returns the codes and the position of the step
 /// that read them (`None` when the first pass did, or nothing did).
 pub(crate) fn scan_order(
     frame: &Frame<'_>,
     opts: &ScanOptions,
     order: &[usize],
-    look_again: usize,
+    look: LookAgain,
 ) -> Result<(Vec<Code>, Option<usize>), ScanError> {
     frame.validate()?;
     let start = Instant::now();
@@ -154,9 +171,12 @@ pub(crate) fn scan_order(
 
     // Very large frames first read at half size: a full-size pass alone can exceed the budget.
     let big = w * h > 6_000_000;
-    let mut finders = usize::MAX;
+    let mut first = readers::Finders {
+        seen: usize::MAX,
+        unused: 0,
+    };
     if !big {
-        finders = readers::rxing(
+        first = readers::rxing(
             frame.rows(),
             w,
             h,
@@ -173,7 +193,7 @@ pub(crate) fn scan_order(
                 break;
             }
             let Some(step) = ladder.get(k) else { continue };
-            readers::run_step(frame, *step, finders, &mut found);
+            readers::run_step(frame, *step, first.seen, &mut found);
             if !found.is_empty() {
                 by = Some(k);
             }
@@ -184,7 +204,12 @@ pub(crate) fn scan_order(
     // reads are merged (lots: 228 → 236 of 240 codes). A photo (`scan` on a megapixel or more)
     // looks again after one code too: a second code there is often blurred or small (+9 codes
     // in all; docs/scanning.md).
-    if look_again > 0 && found.len() >= look_again && opts.retry && Instant::now() < deadline {
+    let unexplained = !found.is_empty() && first.unused >= look.unexplained;
+    if look.codes > 0
+        && (found.len() >= look.codes || unexplained)
+        && opts.retry
+        && Instant::now() < deadline
+    {
         readers::second_look(frame, &mut found);
     }
     Ok((dedup(found), by))

@@ -297,7 +297,7 @@ fn black_matrix(px: &[u8], w: usize, h: usize, stride: usize, v: Variant) -> Opt
 /// tried again (the loop of rxing's `QrReader::decode_multiple`, QR symbols only). Also returns
 /// how many finder patterns the search found, which tells the retry ladder whether anything
 /// finder-shaped is in view.
-fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, usize) {
+fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders) {
     use rxing::qrcode::cpp_port::{decoder::Decode, detector};
     let mut fps = finder::find_finder_patterns(matrix);
     let found = fps.len();
@@ -322,7 +322,20 @@ fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, usize) {
             ));
         }
     }
-    (results, found)
+    let seen = Finders {
+        seen: found,
+        unused: found.saturating_sub(used.len()),
+    };
+    (results, seen)
+}
+
+/// What a read's finder-pattern search saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Finders {
+    /// Patterns found.
+    pub seen: usize,
+    /// Patterns that are not part of a symbol read.
+    pub unused: usize,
 }
 
 /// rxing's QR reader (see [`decode_qr`]) on the frame binarised as `v`. Corners are divided by
@@ -336,12 +349,12 @@ pub fn rxing(
     scale: f32,
     v: Variant,
     out: &mut Vec<Code>,
-) -> usize {
+) -> Finders {
     let r = catch_unwind(AssertUnwindSafe(|| {
         black_matrix(px, w, h, stride, v).map(|m| decode_qr(&m))
     }));
-    let Ok(Some((results, finder_patterns))) = r else {
-        return 0;
+    let Ok(Some((results, finders))) = r else {
+        return Finders::default();
     };
     for res in results {
         let pts = res.getPoints();
@@ -363,7 +376,7 @@ pub fn rxing(
             corners,
         });
     }
-    finder_patterns
+    finders
 }
 
 fn has_eci(res: &rxing::RXingResult) -> bool {

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::{
-    ladder_len, readers::ladder, scan_order, Code, Frame, ScanError, ScanOptions, MULTI_MIN,
+    ladder_len, readers::ladder, scan_order, Code, Frame, LookAgain, ScanError, ScanOptions,
+    MULTI_MIN,
 };
 
 /// What `feed` did with a frame.
@@ -114,7 +115,11 @@ impl ScanSession {
                 taken += 1;
             }
         }
-        let (codes, by) = scan_order(frame, &self.opts, &order, MULTI_MIN)?;
+        let look = LookAgain {
+            codes: MULTI_MIN,
+            unexplained: usize::MAX,
+        };
+        let (codes, by) = scan_order(frame, &self.opts, &order, look)?;
         if let Some(k) = by {
             self.last_good.store(k + 1, Ordering::Relaxed);
         }
