@@ -69,7 +69,7 @@ pub fn ladder() -> &'static [Step] {
     LADDER_IN_USE.get_or_init(|| ladder_from_env().unwrap_or_else(|| LADDER.to_vec()))
 }
 
-/// `EVOUCHER_SCAN_LADDER=d2,inv,rqrr,gh,d3,d4,d6,mir` overrides the ladder (for measuring what
+/// `EVOUCHER_SCAN_LADDER=up2,d2,inv,rqrr,gh,d3,d4,d6,mir` overrides the ladder (for measuring what
 /// each step is worth; see docs/scanning.md). Unknown names are ignored.
 fn ladder_from_env() -> Option<Vec<Step>> {
     let v = std::env::var("EVOUCHER_SCAN_LADDER").ok()?;
