@@ -3,8 +3,8 @@
 //! The pipeline (see `docs/scanning.md` for the numbers behind each choice):
 //! 1. rxing's port of zxing-cpp's QR reader (finder patterns found in any orientation, local
 //!    "hybrid" binarisation, alignment-pattern sampling for high versions), try-harder, all
-//!    symbols in the frame. The binarisations are ours (`binarize`: the same bits as rxing's,
-//!    several times faster);
+//!    symbols in the frame. The binarisations and the finder-pattern search are ours
+//!    (`binarize`, `finder`: the same bits and patterns as rxing's, several times faster);
 //! 2. when that finds nothing, a retry ladder within the time budget: on small frames, the
 //!    frame enlarged ×2 (codes of about two pixels a module); a global-histogram binariser, the
 //!    frame reduced ×3 and ×6 (blurred and noisy photos and photos of screens read better
@@ -171,10 +171,7 @@ pub(crate) fn scan_order(
 
     // Very large frames first read at half size: a full-size pass alone can exceed the budget.
     let big = w * h > 6_000_000;
-    let mut first = readers::Finders {
-        seen: usize::MAX,
-        unused: 0,
-    };
+    let mut first = readers::Finders::UNKNOWN;
     if !big {
         first = readers::rxing(
             frame.rows(),
@@ -203,7 +200,8 @@ pub(crate) fn scan_order(
     // suits them all, so the copy reduced ×2 looks again, with two binarisations, and the
     // reads are merged (lots: 228 → 236 of 240 codes). A photo (`scan` on a megapixel or more)
     // looks again after one code too: a second code there is often blurred or small (+9 codes
-    // in all; docs/scanning.md).
+    // in all; docs/scanning.md); so does any still image whose first pass left finder patterns
+    // that no code read accounts for (`LookAgain`).
     let unexplained = !found.is_empty() && first.unused >= look.unexplained;
     if look.codes > 0
         && (found.len() >= look.codes || unexplained)

@@ -39,6 +39,22 @@ impl Step {
             _ => true,
         }
     }
+
+    /// The finder patterns the first pass must have seen for the step to run. Steps that read
+    /// the frame at its own scale with the same kind of detector need some: rqrr and the
+    /// full-frame global histogram [`RQRR_MIN_FINDERS`] and [`GLOBAL_MIN_FINDERS`], the
+    /// mirrored read [`MIRRORED_MIN_FINDERS`], the enlargement [`UP_MIN_FINDERS`]. The others
+    /// read copies in which the first pass's count says little (a blurred code shows no finder
+    /// pattern at full size; a white-on-black one shows none until inverted): none.
+    pub fn min_finders(self) -> usize {
+        match self {
+            Step::Rqrr => RQRR_MIN_FINDERS,
+            Step::Full(Variant::GlobalHistogram) => GLOBAL_MIN_FINDERS,
+            Step::Mirrored => MIRRORED_MIN_FINDERS,
+            Step::Up2 => UP_MIN_FINDERS,
+            Step::Full(_) | Step::Down(..) => 0,
+        }
+    }
 }
 
 /// The retry ladder, in order. Chosen by measurement on ../shared/qr-samples beside zxing-cpp
@@ -93,26 +109,20 @@ fn ladder_from_env() -> Option<Vec<Step>> {
     )
 }
 
-/// Run one retry step. `finders` is how many finder patterns the first pass saw
-/// (`usize::MAX` when it did not run): rqrr needs at least [`RQRR_MIN_FINDERS`], the
-/// full-frame global histogram [`GLOBAL_MIN_FINDERS`], the mirrored read
-/// [`MIRRORED_MIN_FINDERS`] and the enlargement [`UP_MIN_FINDERS`], or they are skipped.
-/// The other steps read copies (reduced, another binarisation, inverted) in which the first
-/// pass's count says little: a blurred code shows no finder pattern at full size.
+/// Run one retry step, unless it cannot apply to the frame's size or the first pass saw fewer
+/// finder patterns than it needs (`finders`: `usize::MAX` when the first pass did not run; see
+/// [`Step::min_finders`]).
 pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Code>) {
     let (w, h, s) = (frame.width, frame.height, frame.stride);
+    if !step.applies(w, h) || finders < step.min_finders() {
+        return;
+    }
     match step {
         Step::Full(v) => {
-            if v == Variant::GlobalHistogram && finders < GLOBAL_MIN_FINDERS {
-                return;
-            }
             rxing(frame.rows(), w, h, s, 1.0, v, out);
         }
-        Step::Down(f, v) => rxing_reduced(frame, f, &[v], out),
+        Step::Down(f, v) => rxing_copy(&reduced(frame, f), f as f32, &[v], out),
         Step::Mirrored => {
-            if finders < MIRRORED_MIN_FINDERS {
-                return;
-            }
             let mut px = vec![0u8; w * h];
             for (y, dst) in px.chunks_exact_mut(w).enumerate() {
                 let row = &frame.rows()[y * s..y * s + w];
@@ -130,17 +140,10 @@ pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Cod
             }
         }
         Step::Up2 => {
-            if step.applies(w, h) && finders >= UP_MIN_FINDERS {
-                let (uw, uh, px) = upscale2(frame);
-                for v in [Variant::Hybrid, Variant::GlobalHistogram] {
-                    rxing(&px, uw, uh, uw, 2.0, v, out);
-                }
-            }
+            let both = [Variant::Hybrid, Variant::GlobalHistogram];
+            rxing_copy(&Some(upscale2(frame)), 0.5, &both, out);
         }
         Step::Rqrr => {
-            if finders < RQRR_MIN_FINDERS {
-                return;
-            }
             let mut f = 1;
             while (w / f) * (h / f) > 1_500_000 {
                 f += 1;
@@ -158,18 +161,27 @@ pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Cod
 /// The second look at a frame that holds codes (see `scan_order`): the copy reduced ×2, read
 /// with the hybrid and then the global-histogram binarisation.
 pub fn second_look(frame: &Frame<'_>, out: &mut Vec<Code>) {
-    rxing_reduced(frame, 2, &[Variant::Hybrid, Variant::GlobalHistogram], out);
+    let both = [Variant::Hybrid, Variant::GlobalHistogram];
+    rxing_copy(&reduced(frame, 2), 2.0, &both, out);
 }
 
-/// rxing on the frame reduced by `f`, once per binarisation (one reduction for all). Frames
-/// that would be under 21 pixels (the smallest QR code) are skipped.
-fn rxing_reduced(frame: &Frame<'_>, f: usize, variants: &[Variant], out: &mut Vec<Code>) {
-    if frame.width / f < 21 || frame.height / f < 21 {
-        return;
-    }
-    let (dw, dh, px) = downscale(frame, f);
+/// The frame reduced by `f`, or `None` when that would be under 21 pixels on a side (the
+/// smallest QR code).
+fn reduced(frame: &Frame<'_>, f: usize) -> Option<(usize, usize, Vec<u8>)> {
+    (frame.width / f >= 21 && frame.height / f >= 21).then(|| downscale(frame, f))
+}
+
+/// rxing on a resized copy of the frame (`w`, `h`, pixels; reduced by `factor`, or enlarged
+/// when it is below 1), once per binarisation: one copy for all.
+fn rxing_copy(
+    copy: &Option<(usize, usize, Vec<u8>)>,
+    factor: f32,
+    variants: &[Variant],
+    out: &mut Vec<Code>,
+) {
+    let Some((w, h, px)) = copy else { return };
     for v in variants {
-        rxing(&px, dw, dh, dw, 1.0 / f as f32, *v, out);
+        rxing(px, *w, *h, *w, 1.0 / factor, *v, out);
     }
 }
 
@@ -338,9 +350,18 @@ pub struct Finders {
     pub unused: usize,
 }
 
+impl Finders {
+    /// No search ran (a frame too large for the full-size first pass): nothing is gated.
+    pub const UNKNOWN: Finders = Finders {
+        seen: usize::MAX,
+        unused: 0,
+    };
+}
+
 /// rxing's QR reader (see [`decode_qr`]) on the frame binarised as `v`. Corners are divided by
-/// `scale` (the factor the image was reduced by) to give frame coordinates. Returns the number
-/// of finder patterns seen (0 when the reader failed).
+/// `scale` (the size of the pixels read relative to the frame's: 1/3 for a copy reduced ×3)
+/// to give frame coordinates. Returns what the finder-pattern search saw (nothing when the
+/// reader failed).
 pub fn rxing(
     px: &[u8],
     w: usize,
