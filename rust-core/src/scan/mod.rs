@@ -134,17 +134,26 @@ pub(crate) fn scan_steps(
     };
     let look = LookAgain {
         codes,
+        first_pass_codes: usize::MAX,
         unexplained: UNEXPLAINED_MIN,
     };
     Ok(scan_order(frame, opts, &order, look)?.0)
 }
 
-/// When the second look runs (see `scan_order`): after at least `codes` codes, or after one
-/// code or more when the first pass saw at least `unexplained` finder patterns that no code
-/// read accounts for (another symbol it found but could not decode).
+/// When the second look runs (see `scan_order`): after at least `codes` codes read by a retry
+/// step, or `first_pass_codes` codes read by the first pass, or after one code or more when the
+/// first pass saw at least `unexplained` finder patterns that no code read accounts for
+/// (another symbol it found but could not decode).
+///
+/// `scan` never looks again by count after a first-pass read (`first_pass_codes` =
+/// `usize::MAX`): when the full-size pass read codes and every finder pattern it found belongs
+/// to one of them, the look found nothing more on any sample (58 images, 3 ms each on a photo;
+/// docs/scanning.md). A first pass that read nothing says little: the codes a retry step reads
+/// are the blurred, small or badly lit ones, and so are their neighbours.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LookAgain {
     pub codes: usize,
+    pub first_pass_codes: usize,
     pub unexplained: usize,
 }
 
@@ -183,6 +192,11 @@ pub(crate) fn scan_order(
             &mut found,
         );
     }
+    let codes_needed = if found.is_empty() {
+        look.codes
+    } else {
+        look.first_pass_codes
+    };
     if found.is_empty() && opts.retry {
         let ladder = readers::ladder();
         for &k in order {
@@ -201,10 +215,11 @@ pub(crate) fn scan_order(
     // reads are merged (lots: 228 → 236 of 240 codes). A photo (`scan` on a megapixel or more)
     // looks again after one code too: a second code there is often blurred or small (+9 codes
     // in all; docs/scanning.md); so does any still image whose first pass left finder patterns
-    // that no code read accounts for (`LookAgain`).
+    // that no code read accounts for. A still image whose first pass read codes and explained
+    // every pattern it found does not look again (`LookAgain`).
     let unexplained = !found.is_empty() && first.unused >= look.unexplained;
     if look.codes > 0
-        && (found.len() >= look.codes || unexplained)
+        && (found.len() >= codes_needed || unexplained)
         && opts.retry
         && Instant::now() < deadline
     {

@@ -117,6 +117,7 @@ impl ScanSession {
         }
         let look = LookAgain {
             codes: MULTI_MIN,
+            first_pass_codes: MULTI_MIN,
             unexplained: usize::MAX,
         };
         let (codes, by) = scan_order(frame, &self.opts, &order, look)?;
