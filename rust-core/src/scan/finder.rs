@@ -58,6 +58,138 @@ fn find_pattern(view: PatternView<'_>) -> Option<PatternView<'_>> {
     .ok()
 }
 
+/// rxing's `FastEdgeToEdgeCounter` in two dimensions: from a pixel, in steps of (dx, dy), the
+/// number of steps to the next pixel of the other colour, within a range and the image. Its
+/// numbers, bit for bit, with a direct bit read per step (rxing's turns a flat index back into
+/// x and y through a division and a float point on every step).
+struct EdgeCounter<'a> {
+    image: &'a BitMatrix,
+    x: i32,
+    y: i32,
+    dx: i32,
+    dy: i32,
+    to_border: i32,
+}
+
+impl<'a> EdgeCounter<'a> {
+    fn new(image: &'a BitMatrix, x: i32, y: i32, dx: i32, dy: i32) -> Self {
+        let (w, h) = (image.width() as i32, image.height() as i32);
+        let sx = match dx.signum() {
+            1 => w - 1 - x,
+            -1 => x,
+            _ => i32::MAX,
+        };
+        let sy = match dy.signum() {
+            1 => h - 1 - y,
+            -1 => y,
+            _ => i32::MAX,
+        };
+        EdgeCounter {
+            image,
+            x,
+            y,
+            dx,
+            dy,
+            to_border: sx.min(sy),
+        }
+    }
+
+    fn get(&self, steps: i32) -> bool {
+        let (x, y) = (self.x + steps * self.dx, self.y + steps * self.dy);
+        x >= 0 && y >= 0 && self.image.get(x as u32, y as u32)
+    }
+
+    /// Steps to the next edge; 0 when it is beyond `range` (but not beyond the border: at the
+    /// border, like rxing's, it steps one past it).
+    fn step_to_next_edge(&mut self, range: i32) -> i32 {
+        let max = self.to_border.min(range);
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            if steps > max {
+                if max == self.to_border {
+                    break;
+                }
+                return 0;
+            }
+            if self.get(steps) != self.get(0) {
+                break;
+            }
+        }
+        self.x += steps * self.dx;
+        self.y += steps * self.dy;
+        self.to_border -= steps;
+        steps
+    }
+}
+
+/// rxing's `CheckSymmetricPattern` for the 1:1:3:1:1 pattern along (dx, dy) through (x, y):
+/// the pattern's total width and the shift along (dx, dy) to its centre, or `None`.
+fn symmetric(image: &BitMatrix, x: i32, y: i32, d: (i32, i32), range: i32) -> Option<(i32, i32)> {
+    let mut range = range;
+    let mut fwd = EdgeCounter::new(image, x, y, d.0, d.1);
+    let mut bwd = EdgeCounter::new(image, x, y, -d.0, -d.1);
+    let centre_fwd = fwd.step_to_next_edge(range);
+    if centre_fwd == 0 {
+        return None;
+    }
+    let centre_bwd = bwd.step_to_next_edge(range);
+    if centre_bwd == 0 {
+        return None;
+    }
+    let mut res: [PatternType; LEN] = [0; LEN];
+    res[2] = (centre_fwd + centre_bwd - 1) as PatternType;
+    range -= i32::from(res[2]);
+    for i in 1..=2 {
+        for (c, at) in [(&mut fwd, 2 + i), (&mut bwd, 2 - i)] {
+            let v = c.step_to_next_edge(range);
+            res[at] = v as PatternType;
+            range -= v;
+            if v == 0 {
+                return None;
+            }
+        }
+    }
+    if IsPattern::<E2E, LEN, SUM, false>(
+        &PatternView::from_slice(&res),
+        &PATTERN,
+        None,
+        0.0,
+        0.0,
+        0.0,
+    ) == 0.0
+    {
+        return None;
+    }
+    let spread = res.iter().sum::<PatternType>() as i32;
+    Some((spread, i32::from(res[2]) / 2 - (centre_bwd - 1)))
+}
+
+/// Whether rxing's `LocateConcentricPattern` can find a pattern at (x, y): its four symmetry
+/// checks (vertical and horizontal, each moving to the centre it finds, then both diagonals
+/// over twice the range) and its spread test, exactly, without its final centre fit. Most
+/// candidates in a frame's texture fail here, at a fraction of rxing's cost; those that pass
+/// go to rxing's function, so the patterns are its own.
+fn concentric(image: &BitMatrix, x: i32, y: i32, range: i32) -> bool {
+    let (mut x, mut y) = (x, y);
+    let (mut lo, mut hi) = (image.width() as i32, 0);
+    for (d, r, update) in [
+        ((0, 1), range, true),
+        ((1, 0), range, true),
+        ((1, 1), range * 2, false),
+        ((1, -1), range * 2, false),
+    ] {
+        let Some((spread, shift)) = symmetric(image, x, y, d, r) else {
+            return false;
+        };
+        (lo, hi) = (lo.min(spread), hi.max(spread));
+        if update {
+            (x, y) = (x + d.0 * shift, y + d.1 * shift);
+        }
+    }
+    hi <= 5 * lo
+}
+
 /// Every finder pattern in the matrix, in rxing's order.
 pub fn find_finder_patterns(image: &BitMatrix) -> Vec<ConcentricPattern> {
     let height = image.height();
@@ -85,10 +217,12 @@ pub fn find_finder_patterns(image: &BitMatrix) -> Vec<ConcentricPattern> {
                 .any(|old| Point::distance(p, old.p) < (old.size as f32) / 2.0)
             {
                 let range = view.iter().sum::<u16>() as i32 * 3;
-                if let Some(found) =
-                    LocateConcentricPattern::<E2E, LEN, SUM>(image, &PATTERN.into(), p, range)
-                {
-                    res.push(found);
+                if concentric(image, p.x.floor() as i32, p.y.floor() as i32, range) {
+                    if let Some(found) =
+                        LocateConcentricPattern::<E2E, LEN, SUM>(image, &PATTERN.into(), p, range)
+                    {
+                        res.push(found);
+                    }
                 }
             }
             view.skipPair();
@@ -122,6 +256,27 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn symmetry_checks_match_rxing(w in 1usize..60, h in 1usize..60, run in 1usize..6,
+                                       bits in proptest::collection::vec(any::<bool>(), 97),
+                                       x in 0usize..60, y in 0usize..60, d in 0usize..4,
+                                       range in -5i32..200) {
+            use rxing::common::cpp_essentials::{BitMatrixCursorTrait, CheckSymmetricPattern, EdgeTracer};
+            // Blocks of `run` pixels, so that whole patterns occur as well as noise.
+            let m = matrix(w, h, |x, y| bits[(x / run * 7 + y / run * 11) % bits.len()]);
+            let (x, y) = (x.min(w - 1) as i32, y.min(h - 1) as i32);
+            let dir = [(0, 1), (1, 0), (1, 1), (1, -1)][d];
+            let mut cur = EdgeTracer::new(&m, point(x as f32, y as f32), point(dir.0 as f32, dir.1 as f32));
+            let theirs = CheckSymmetricPattern::<E2E, LEN, SUM, _>(&mut cur, &PATTERN.into(), range, true);
+            match symmetric(&m, x, y, dir, range) {
+                None => prop_assert_eq!(theirs, 0),
+                Some((spread, shift)) => {
+                    prop_assert_eq!(theirs, spread);
+                    prop_assert_eq!(cur.p(), point((x + dir.0 * shift) as f32, (y + dir.1 * shift) as f32));
+                }
+            }
+        }
+
         #[test]
         fn runs_match_rxing(w in 1usize..200, bits in proptest::collection::vec(any::<bool>(), 200),
                             run in 1usize..9) {
