@@ -182,7 +182,8 @@ pub(crate) fn scan_order(
     let big = w * h > 6_000_000;
     let mut first = readers::Finders::UNKNOWN;
     if !big {
-        first = readers::rxing(
+        let failed;
+        (first, failed) = readers::rxing_sets(
             frame.rows(),
             w,
             h,
@@ -191,6 +192,11 @@ pub(crate) fn scan_order(
             readers::Variant::Hybrid,
             &mut found,
         );
+        // Symbols whose three patterns were found but that did not read: again, each in a crop
+        // of its own (`readers::crops`).
+        if opts.retry {
+            readers::crops(frame, &failed, &mut found);
+        }
     }
     let codes_needed = if found.is_empty() {
         look.codes

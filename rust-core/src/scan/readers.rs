@@ -309,23 +309,28 @@ fn black_matrix(px: &[u8], w: usize, h: usize, stride: usize, v: Variant) -> Opt
 /// tried again (the loop of rxing's `QrReader::decode_multiple`, QR symbols only). Also returns
 /// how many finder patterns the search found, which tells the retry ladder whether anything
 /// finder-shaped is in view.
-fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders) {
+fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders, Vec<Triple>) {
     use rxing::qrcode::cpp_port::{decoder::Decode, detector};
     let mut fps = finder::find_finder_patterns(matrix);
     let found = fps.len();
     let mut used = Vec::new();
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for set in detector::GenerateFinderPatternSets(&mut fps) {
         if used.contains(&set.bl) || used.contains(&set.tl) || used.contains(&set.tr) {
             continue;
         }
         let Ok(det) = detector::SampleQR(matrix, &set) else {
+            failed.push(set);
             continue;
         };
         let Ok(dec) = Decode(det.getBits()) else {
+            failed.push(set);
             continue;
         };
-        if dec.isValid() {
+        if !dec.isValid() {
+            failed.push(set);
+        } else {
             used.extend([set.bl, set.tl, set.tr]);
             results.push(rxing::RXingResult::with_decoder_result(
                 dec,
@@ -338,7 +343,71 @@ fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders) {
         seen: found,
         unused: found.saturating_sub(used.len()),
     };
-    (results, seen)
+    // Sets that failed and share no pattern with a symbol read: a symbol seen but not read.
+    let failed = failed
+        .into_iter()
+        .filter(|set| {
+            ![&set.bl, &set.tl, &set.tr]
+                .iter()
+                .any(|p| used.contains(*p))
+        })
+        .map(|set| [set.tl.p, set.tr.p, set.bl.p].map(|p| (p.x, p.y)))
+        .collect();
+    (results, seen, failed)
+}
+
+/// The centres of a set of three finder patterns (top-left, top-right, bottom-left) in the
+/// pixels read.
+pub type Triple = [(f32, f32); 3];
+
+/// Symbols the first pass saw but could not read, retried at most this many per frame.
+pub const CROPS_MAX: usize = 4;
+
+/// Read again, each in a crop of the frame around it, the symbols whose three finder patterns
+/// the first pass found but could not read (a set that shares no pattern with a symbol read):
+/// the crop gets its own binarisation, whose blocks and neighbourhoods then fit that symbol
+/// alone (two identical codes side by side in `boofcv-nominal`: the right one reads only
+/// cropped). The crop is the set's box with the fourth corner, widened by 0.6 of its longest
+/// side on each side (a finder centre is 3.5 modules in from the edge, and the quiet zone 4
+/// more). No copy: the crop is a window into the frame.
+pub fn crops(frame: &Frame<'_>, failed: &[Triple], out: &mut Vec<Code>) {
+    let (w, h, s) = (frame.width, frame.height, frame.stride);
+    for set in failed.iter().take(CROPS_MAX) {
+        let [tl, tr, bl] = *set;
+        let br = (tr.0 + bl.0 - tl.0, tr.1 + bl.1 - tl.1);
+        let pts = [tl, tr, bl, br];
+        let side =
+            |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+        let margin = 0.6 * side(tl, tr).max(side(tl, bl));
+        let lo = |f: fn(&(f32, f32)) -> f32| pts.iter().map(f).fold(f32::MAX, f32::min) - margin;
+        let hi = |f: fn(&(f32, f32)) -> f32| pts.iter().map(f).fold(f32::MIN, f32::max) + margin;
+        let x0 = lo(|p| p.0).max(0.0) as usize;
+        let y0 = lo(|p| p.1).max(0.0) as usize;
+        let x1 = (hi(|p| p.0).max(0.0) as usize).min(w);
+        let y1 = (hi(|p| p.1).max(0.0) as usize).min(h);
+        if x1 <= x0 + 21 || y1 <= y0 + 21 || (x1 - x0) * (y1 - y0) * 2 > w * h {
+            continue;
+        }
+        let Some(px) = frame.rows().get(y0 * s + x0..) else {
+            continue;
+        };
+        let (cw, ch) = (x1 - x0, y1 - y0);
+        let mut found = Vec::new();
+        rxing(px, cw, ch, s, 1.0, Variant::Hybrid, &mut found);
+        if found.is_empty() {
+            // Enlarged ×2 too (the crop is small): a version 1 code at six pixels a module,
+            // at an angle, reads only so.
+            let crop = Frame::new(cw, ch, s, px, super::Rotation::R0);
+            let both = [Variant::Hybrid, Variant::GlobalHistogram];
+            rxing_copy(&Some(upscale2(&crop)), 0.5, &both, &mut found);
+        }
+        for mut c in found {
+            for p in c.corners.iter_mut() {
+                (p.0, p.1) = (p.0 + x0 as f32, p.1 + y0 as f32);
+            }
+            out.push(c);
+        }
+    }
 }
 
 /// What a read's finder-pattern search saw.
@@ -371,12 +440,30 @@ pub fn rxing(
     v: Variant,
     out: &mut Vec<Code>,
 ) -> Finders {
+    rxing_sets(px, w, h, stride, scale, v, out).0
+}
+
+/// [`rxing`], also returning the sets of three finder patterns that failed and share no
+/// pattern with a symbol read (in frame coordinates).
+pub fn rxing_sets(
+    px: &[u8],
+    w: usize,
+    h: usize,
+    stride: usize,
+    scale: f32,
+    v: Variant,
+    out: &mut Vec<Code>,
+) -> (Finders, Vec<Triple>) {
     let r = catch_unwind(AssertUnwindSafe(|| {
         black_matrix(px, w, h, stride, v).map(|m| decode_qr(&m))
     }));
-    let Ok(Some((results, finders))) = r else {
-        return Finders::default();
+    let Ok(Some((results, finders, failed))) = r else {
+        return (Finders::default(), Vec::new());
     };
+    let failed = failed
+        .into_iter()
+        .map(|t| t.map(|(x, y)| (x / scale, y / scale)))
+        .collect();
     for res in results {
         let pts = res.getPoints();
         if pts.len() < 4 {
@@ -397,7 +484,7 @@ pub fn rxing(
             corners,
         });
     }
-    finders
+    (finders, failed)
 }
 
 fn has_eci(res: &rxing::RXingResult) -> bool {
@@ -468,7 +555,80 @@ mod tests {
             .all(|s| s.applies(4000, 3000)));
     }
 
+    /// A code in a larger frame, and the centres of its three finder patterns.
+    fn code_in_frame(
+        text: &str,
+        scale: usize,
+        x0: usize,
+        y0: usize,
+        pad: usize,
+    ) -> (usize, usize, Vec<u8>, Triple) {
+        let symbol = crate::qr::symbol(text).unwrap();
+        let (side, qr) = symbol.luma(scale);
+        let (w, h) = (side + x0 + pad, side + y0 + pad);
+        let mut px = vec![190u8; w * h];
+        for y in 0..side {
+            px[(y0 + y) * w + x0..(y0 + y) * w + x0 + side]
+                .copy_from_slice(&qr[y * side..(y + 1) * side]);
+        }
+        let quiet = (side / scale - symbol.width) / 2;
+        let at = |m: f32| (quiet as f32 + m) * scale as f32;
+        let (near, far) = (at(3.5), at(symbol.width as f32 - 3.5));
+        let (fx, fy) = (x0 as f32, y0 as f32);
+        (
+            w,
+            h,
+            px,
+            [
+                (fx + near, fy + near),
+                (fx + far, fy + near),
+                (fx + near, fy + far),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_crop_reads_the_symbol_of_a_failed_set_in_frame_coordinates() {
+        let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, 170, 60, 80);
+        let frame = Frame::new(w, h, w, &px, Rotation::R0);
+        let mut out = Vec::new();
+        crops(&frame, &[set], &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].text.as_deref(), Some("EV1 CROP TEST"));
+        let (cx, cy) = out[0].centre();
+        let (ex, ey) = ((set[1].0 + set[2].0) / 2.0, (set[1].1 + set[2].1) / 2.0);
+        assert!(
+            (cx - ex).abs() < 3.0 && (cy - ey).abs() < 3.0,
+            "{cx},{cy} vs {ex},{ey}"
+        );
+    }
+
+    #[test]
+    fn a_crop_as_large_as_the_frame_is_not_read_again() {
+        let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, 5, 5, 5);
+        let frame = Frame::new(w, h, w, &px, Rotation::R0);
+        let mut out = Vec::new();
+        crops(&frame, &[set], &mut out);
+        assert!(out.is_empty(), "the first pass read this frame already");
+    }
+
     proptest! {
+        #[test]
+        fn crops_of_any_set_stay_in_the_frame(w in 1usize..200, h in 1usize..200, pad in 0usize..9,
+                                              pts in proptest::collection::vec(-300f32..500.0, 6),
+                                              px in proptest::collection::vec(any::<u8>(), 208 * 200)) {
+            let stride = w + pad;
+            let frame = Frame::new(w, h, stride, &px[..stride * h], Rotation::R0);
+            let set = [(pts[0], pts[1]), (pts[2], pts[3]), (pts[4], pts[5])];
+            let mut out = Vec::new();
+            crops(&frame, &[set, set, set, set, set], &mut out);
+            for c in &out {
+                for p in c.corners {
+                    prop_assert!(p.0 > -50.0 && p.1 > -50.0 && p.0 < w as f32 + 50.0 && p.1 < h as f32 + 50.0);
+                }
+            }
+        }
+
         #[test]
         fn downscale_is_the_mean_of_each_block(w in 1usize..120, h in 1usize..120,
                                                pad in 0usize..9, f in 2usize..8,
