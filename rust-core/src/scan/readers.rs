@@ -161,8 +161,14 @@ pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Cod
 /// The second look at a frame that holds codes (see `scan_order`): the copy reduced ×2, read
 /// with the hybrid and then the global-histogram binarisation.
 pub fn second_look(frame: &Frame<'_>, out: &mut Vec<Code>) {
-    let both = [Variant::Hybrid, Variant::GlobalHistogram];
-    rxing_copy(&reduced(frame, 2), 2.0, &both, out);
+    let Some((w, h, px)) = reduced(frame, 2) else {
+        return;
+    };
+    let mut failed = Vec::new();
+    for v in [Variant::Hybrid, Variant::GlobalHistogram] {
+        failed.extend(rxing_sets(&px, w, h, w, 0.5, v, out).1);
+    }
+    crops(frame, &failed, out);
 }
 
 /// The frame reduced by `f`, or `None` when that would be under 21 pixels on a side (the
@@ -394,9 +400,9 @@ pub fn crops(frame: &Frame<'_>, failed: &[Triple], out: &mut Vec<Code>) {
         let (cw, ch) = (x1 - x0, y1 - y0);
         let mut found = Vec::new();
         rxing(px, cw, ch, s, 1.0, Variant::Hybrid, &mut found);
-        if found.is_empty() {
-            // Enlarged ×2 too (the crop is small): a version 1 code at six pixels a module,
-            // at an angle, reads only so.
+        if found.is_empty() && cw * ch <= UP_MAX_PIXELS {
+            // Enlarged ×2 too, when small: a version 1 code at six pixels a module, at an
+            // angle, reads only so.
             let crop = Frame::new(cw, ch, s, px, super::Rotation::R0);
             let both = [Variant::Hybrid, Variant::GlobalHistogram];
             rxing_copy(&Some(upscale2(&crop)), 0.5, &both, &mut found);
