@@ -117,10 +117,8 @@ pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Cod
     if !step.applies(w, h) || finders < step.min_finders() {
         return;
     }
-    match step {
-        Step::Full(v) => {
-            rxing(frame.rows(), w, h, s, 1.0, v, out);
-        }
+    let failed = match step {
+        Step::Full(v) => rxing_sets(frame.rows(), w, h, s, 1.0, v, out).1,
         Step::Down(f, v) => rxing_copy(&reduced(frame, f), f as f32, &[v], out),
         Step::Mirrored => {
             let mut px = vec![0u8; w * h];
@@ -138,10 +136,11 @@ pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Cod
                 }
                 out.push(c);
             }
+            Vec::new()
         }
         Step::Up2 => {
             let both = [Variant::Hybrid, Variant::GlobalHistogram];
-            rxing_copy(&Some(upscale2(frame)), 0.5, &both, out);
+            rxing_copy(&Some(upscale2(frame)), 0.5, &both, out)
         }
         Step::Rqrr => {
             let mut f = 1;
@@ -154,20 +153,19 @@ pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Cod
                 let (dw, dh, px) = downscale(frame, f);
                 rqrr(&px, dw, dh, dw, 1.0 / f as f32, out);
             }
+            Vec::new()
         }
+    };
+    if out.is_empty() {
+        crops(frame, &failed, out);
     }
 }
 
 /// The second look at a frame that holds codes (see `scan_order`): the copy reduced ×2, read
 /// with the hybrid and then the global-histogram binarisation.
 pub fn second_look(frame: &Frame<'_>, out: &mut Vec<Code>) {
-    let Some((w, h, px)) = reduced(frame, 2) else {
-        return;
-    };
-    let mut failed = Vec::new();
-    for v in [Variant::Hybrid, Variant::GlobalHistogram] {
-        failed.extend(rxing_sets(&px, w, h, w, 0.5, v, out).1);
-    }
+    let both = [Variant::Hybrid, Variant::GlobalHistogram];
+    let failed = rxing_copy(&reduced(frame, 2), 2.0, &both, out);
     crops(frame, &failed, out);
 }
 
@@ -184,11 +182,15 @@ fn rxing_copy(
     factor: f32,
     variants: &[Variant],
     out: &mut Vec<Code>,
-) {
-    let Some((w, h, px)) = copy else { return };
+) -> Vec<Triple> {
+    let Some((w, h, px)) = copy else {
+        return Vec::new();
+    };
+    let mut failed = Vec::new();
     for v in variants {
-        rxing(px, *w, *h, *w, 1.0 / factor, *v, out);
+        failed.extend(rxing_sets(px, *w, *h, *w, 1.0 / factor, *v, out).1);
     }
+    failed
 }
 
 /// Frames up to this size may be enlarged (`Step::Up2`).
@@ -399,13 +401,20 @@ pub fn crops(frame: &Frame<'_>, failed: &[Triple], out: &mut Vec<Code>) {
         };
         let (cw, ch) = (x1 - x0, y1 - y0);
         let mut found = Vec::new();
-        rxing(px, cw, ch, s, 1.0, Variant::Hybrid, &mut found);
+        for v in [Variant::Hybrid, Variant::GlobalHistogram] {
+            if found.is_empty() {
+                rxing(px, cw, ch, s, 1.0, v, &mut found);
+            }
+        }
+        let crop = Frame::new(cw, ch, s, px, super::Rotation::R0);
+        let both = [Variant::Hybrid, Variant::GlobalHistogram];
         if found.is_empty() && cw * ch <= UP_MAX_PIXELS {
             // Enlarged ×2 too, when small: a version 1 code at six pixels a module, at an
             // angle, reads only so.
-            let crop = Frame::new(cw, ch, s, px, super::Rotation::R0);
-            let both = [Variant::Hybrid, Variant::GlobalHistogram];
             rxing_copy(&Some(upscale2(&crop)), 0.5, &both, &mut found);
+        }
+        if found.is_empty() {
+            rxing_copy(&reduced(&crop, 2), 2.0, &both, &mut found);
         }
         for mut c in found {
             for p in c.corners.iter_mut() {
