@@ -181,6 +181,7 @@ pub(crate) fn scan_order(
     // Very large frames first read at half size: a full-size pass alone can exceed the budget.
     let big = w * h > 6_000_000;
     let mut first = readers::Finders::UNKNOWN;
+    let mut crops = readers::Crops::new(deadline);
     if !big {
         let failed;
         (first, failed) = readers::rxing_sets(
@@ -195,7 +196,7 @@ pub(crate) fn scan_order(
         // Symbols whose three patterns were found but that did not read: again, each in a crop
         // of its own (`readers::crops`).
         if opts.retry {
-            readers::crops(frame, &failed, &mut found);
+            crops.read(frame, &failed, &mut found);
         }
     }
     let codes_needed = if found.is_empty() {
@@ -210,7 +211,7 @@ pub(crate) fn scan_order(
                 break;
             }
             let Some(step) = ladder.get(k) else { continue };
-            readers::run_step(frame, *step, first.seen, &mut found);
+            readers::run_step(frame, *step, first.seen, &mut crops, &mut found);
             if !found.is_empty() {
                 by = Some(k);
             }
@@ -229,7 +230,7 @@ pub(crate) fn scan_order(
         && opts.retry
         && Instant::now() < deadline
     {
-        readers::second_look(frame, &mut found);
+        readers::second_look(frame, &mut crops, &mut found);
     }
     Ok((dedup(found), by))
 }
