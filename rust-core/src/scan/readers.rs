@@ -375,7 +375,7 @@ fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders, Vec<Tripl
 /// pixels read.
 pub type Triple = [(f32, f32); 3];
 
-/// Crops read at most per scan.
+/// Crops read at most per `scan` (a camera session reads none: see `LookAgain`).
 pub const CROPS_MAX: usize = 8;
 
 /// The crops of one scan: symbols whose three finder patterns a read found but could not
@@ -383,16 +383,19 @@ pub const CROPS_MAX: usize = 8;
 /// frame around it. The crop gets its own binarisation, whose blocks and neighbourhoods then
 /// fit that symbol alone (two identical codes side by side in `boofcv-nominal`: the right one
 /// reads only cropped). A box already read in this scan is not read again (several steps see
-/// the same symbol), at most [`CROPS_MAX`] are read, and none after the deadline.
+/// the same symbol), at most [`CROPS_MAX`] are read in `scan`, and none after the deadline.
 pub struct Crops {
     tried: Vec<[usize; 4]>,
+    max: usize,
     deadline: Instant,
 }
 
 impl Crops {
-    pub fn new(deadline: Instant) -> Self {
+    /// At most `max` crops (0: none), none after `deadline`.
+    pub fn new(max: usize, deadline: Instant) -> Self {
         Crops {
             tried: Vec::new(),
+            max,
             deadline,
         }
     }
@@ -404,7 +407,7 @@ impl Crops {
     /// (crops of at most half a megapixel), reduced ×2, and by rqrr (small crops).
     pub fn read(&mut self, frame: &Frame<'_>, failed: &[Triple], out: &mut Vec<Code>) {
         for set in failed {
-            if self.tried.len() >= CROPS_MAX || Instant::now() >= self.deadline {
+            if self.tried.len() >= self.max || Instant::now() >= self.deadline {
                 return;
             }
             let Some(b) = crop_box(frame.width, frame.height, set) else {
@@ -664,7 +667,7 @@ mod tests {
         let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, 170, 60, 80);
         let frame = Frame::new(w, h, w, &px, Rotation::R0);
         let mut out = Vec::new();
-        Crops::new(far()).read(&frame, &[set], &mut out);
+        Crops::new(CROPS_MAX, far()).read(&frame, &[set], &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].text.as_deref(), Some("EV1 CROP TEST"));
         let (cx, cy) = out[0].centre();
@@ -680,7 +683,7 @@ mod tests {
         let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, 5, 5, 5);
         let frame = Frame::new(w, h, w, &px, Rotation::R0);
         let mut out = Vec::new();
-        Crops::new(far()).read(&frame, &[set], &mut out);
+        Crops::new(CROPS_MAX, far()).read(&frame, &[set], &mut out);
         assert!(out.is_empty(), "the first pass read this frame already");
     }
 
@@ -693,7 +696,7 @@ mod tests {
             let frame = Frame::new(w, h, stride, &px[..stride * h], Rotation::R0);
             let set = [(pts[0], pts[1]), (pts[2], pts[3]), (pts[4], pts[5])];
             let mut out = Vec::new();
-            Crops::new(far()).read(&frame, &[set, set, set, set, set], &mut out);
+            Crops::new(CROPS_MAX, far()).read(&frame, &[set, set, set, set, set], &mut out);
             for c in &out {
                 for p in c.corners {
                     prop_assert!(p.0 > -50.0 && p.1 > -50.0 && p.0 < w as f32 + 50.0 && p.1 < h as f32 + 50.0);

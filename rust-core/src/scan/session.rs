@@ -119,6 +119,7 @@ impl ScanSession {
             codes: MULTI_MIN,
             first_pass_codes: MULTI_MIN,
             unexplained: usize::MAX,
+            crops: 0,
         };
         let (codes, by) = scan_order(frame, &self.opts, &order, look)?;
         if let Some(k) = by {
