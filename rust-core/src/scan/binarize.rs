@@ -101,17 +101,19 @@ pub fn hybrid(px: &[u8], w: usize, h: usize, stride: usize, invert: bool) -> Opt
     let row_words = w.div_ceil(WORD);
     let mut words = vec![0usize; row_words * h];
     let mut thr = vec![0u8; w];
+    // Running sums of the five block rows around a band, across the grid: each 5×5 sum is
+    // then the difference of two of them.
+    let mut across = vec![0u32; sw + 1];
     for by in 0..sh {
         let top = by.clamp(2, sh - 3);
         thr.fill(if invert { u8::MAX } else { 0 });
+        for x in 0..sw {
+            let down: u32 = (top - 2..=top + 2).map(|z| bp[z * sw + x]).sum();
+            across[x + 1] = across[x] + down;
+        }
         for bx in 0..sw {
             let left = bx.clamp(2, sw - 3);
-            let mut sum = 0u32;
-            for z in top - 2..=top + 2 {
-                sum += bp[z * sw + left - 2..=z * sw + left + 2]
-                    .iter()
-                    .sum::<u32>();
-            }
+            let sum = across[left + 3] - across[left - 2];
             // At most 255, as every black point is.
             let t = (sum / 25) as u8;
             let xo = x_off(bx);
