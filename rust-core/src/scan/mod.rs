@@ -191,7 +191,7 @@ pub(crate) fn scan_order(
     let mut crops = readers::Crops::new(look.crops, deadline);
     if !big {
         let failed;
-        (first, failed) = readers::rxing_sets(
+        (first, failed) = readers::rxing(
             frame.rows(),
             w,
             h,

@@ -125,7 +125,7 @@ pub fn run_step(
         return;
     }
     let failed = match step {
-        Step::Full(v) => rxing_sets(frame.rows(), w, h, s, 1.0, v, out).1,
+        Step::Full(v) => rxing(frame.rows(), w, h, s, 1.0, v, out).1,
         Step::Down(f, v) => rxing_copy(&reduced(frame, f), f as f32, &[v], out),
         Step::Mirrored => {
             let mut px = vec![0u8; w * h];
@@ -195,7 +195,7 @@ fn rxing_copy(
     };
     let mut failed = Vec::new();
     for v in variants {
-        failed.extend(rxing_sets(px, *w, *h, *w, 1.0 / factor, *v, out).1);
+        failed.extend(rxing(px, *w, *h, *w, 1.0 / factor, *v, out).1);
     }
     failed
 }
@@ -501,22 +501,9 @@ impl Finders {
 /// rxing's QR reader (see [`decode_qr`]) on the frame binarised as `v`. Corners are divided by
 /// `scale` (the size of the pixels read relative to the frame's: 1/3 for a copy reduced ×3)
 /// to give frame coordinates. Returns what the finder-pattern search saw (nothing when the
-/// reader failed).
+/// reader failed), and the sets of three finder patterns that failed and share no pattern
+/// with a symbol read (in frame coordinates; see [`Crops`]).
 pub fn rxing(
-    px: &[u8],
-    w: usize,
-    h: usize,
-    stride: usize,
-    scale: f32,
-    v: Variant,
-    out: &mut Vec<Code>,
-) -> Finders {
-    rxing_sets(px, w, h, stride, scale, v, out).0
-}
-
-/// [`rxing`], also returning the sets of three finder patterns that failed and share no
-/// pattern with a symbol read (in frame coordinates).
-pub fn rxing_sets(
     px: &[u8],
     w: usize,
     h: usize,
