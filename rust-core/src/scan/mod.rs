@@ -13,17 +13,22 @@
 //!    patterns gates four of them: rqrr and the global histogram need one, the mirrored read
 //!    two, the enlargement three; a frame with nothing finder-shaped in it skips them (most
 //!    frames without a code);
-//! 3. when the first pass reads two codes or more (one or more on a photo of a megapixel or
-//!    more), the copy reduced ×2 as well, hybrid and global histogram (one binarisation rarely
-//!    suits every code).
+//! 3. a second look at the copy reduced ×2, hybrid and global histogram (one binarisation
+//!    rarely suits every code): after a retry step read two codes or more (one or more on a
+//!    photo of a megapixel or more), or after the first pass when it left finder patterns
+//!    that no code read explains;
+//! 4. after the first pass, a retry step that reads nothing, and the second look: each symbol
+//!    whose three finder patterns were found but that did not decode, read again in a crop of
+//!    the frame around it (`crops`; `scan` only).
 //!
 //! A [`ScanSession`] (camera streams) spreads the ladder over frames, two steps a frame, and
-//! tries first the step that read last.
+//! tries first the step that read last; it reads no crops.
 //!
 //! Every decoder call runs under `catch_unwind`: a panic inside a decoder is "not read", never a
 //! crash. The budget is checked between steps.
 
 mod binarize;
+mod crops;
 mod finder;
 mod frame;
 mod readers;
@@ -136,7 +141,7 @@ pub(crate) fn scan_steps(
         codes,
         first_pass_codes: usize::MAX,
         unexplained: UNEXPLAINED_MIN,
-        crops: readers::CROPS_MAX,
+        crops: crops::CROPS_MAX,
     };
     Ok(scan_order(frame, opts, &order, look)?.0)
 }
@@ -153,7 +158,7 @@ pub(crate) fn scan_steps(
 /// are the blurred, small or badly lit ones, and so are their neighbours.
 ///
 /// `crops`: how many symbols seen but not read are read again in a crop of their own
-/// (`readers::Crops`); `scan` up to [`readers::CROPS_MAX`], a camera session none (on the
+/// (`crops::Crops`); `scan` up to [`crops::CROPS_MAX`], a camera session none (on the
 /// camera-stream benchmark they read no frame more, and printed text shows sets of three
 /// finder-like patterns: the empty 1080p frames' p95 went 6.6 → 29.6 ms).
 #[derive(Debug, Clone, Copy)]
@@ -188,7 +193,7 @@ pub(crate) fn scan_order(
     // Very large frames first read at half size: a full-size pass alone can exceed the budget.
     let big = w * h > 6_000_000;
     let mut first = readers::Finders::UNKNOWN;
-    let mut crops = readers::Crops::new(look.crops, deadline);
+    let mut crops = crops::Crops::new(look.crops, deadline);
     if !big {
         let failed;
         (first, failed) = readers::rxing(
@@ -201,7 +206,7 @@ pub(crate) fn scan_order(
             &mut found,
         );
         // Symbols whose three patterns were found but that did not read: again, each in a crop
-        // of its own (`readers::crops`).
+        // of its own (`crops`).
         if opts.retry {
             crops.read(frame, &failed, &mut found);
         }
