@@ -91,7 +91,10 @@ class ClaimsActivity : Screen() {
         form.addView(button(getString(R.string.from_photo), Palette.MUTED) { pickPhoto() })
         form.addView(photosLabel)
         photosLabel.text = getString(R.string.photos_attached, photos.size)
-        form.addView(button(getString(if (a != null) R.string.claim_answer else R.string.claim_submit)) { submit() })
+        // Nothing to claim and no question to answer: the button says so by being off.
+        val canSend = a != null || unclaimed.isNotEmpty()
+        form.addView(button(getString(if (a != null) R.string.claim_answer else R.string.claim_submit), if (canSend) Palette.GREEN else Palette.MUTED) { submit() }
+            .apply { isEnabled = canSend })
         if (status.parent == null) form.addView(status)
     }
 
@@ -103,7 +106,7 @@ class ClaimsActivity : Screen() {
         }
         for (s in c.claims) {
             val v = column(8)
-            v.addView(text("${s.id} · ${Fmt.money(s.claimed, s.currency)} · ${s.lines}", 18f, bold = true))
+            v.addView(text("${s.id} · ${Fmt.money(s.claimed, s.currency)} · ${resources.getQuantityString(R.plurals.claim_lines, s.lines, s.lines)}", 18f, bold = true))
             val state = stateLabel(s)
             v.addView(text(state, 16f, if (s.state == "returned" || s.state == "rejected") Palette.RED else Palette.GREEN))
             if (s.state == "returned") {

@@ -14,6 +14,7 @@ import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.AfterClass
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNotNull
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
@@ -332,6 +333,10 @@ class AppWalkTest {
         assertEquals("submitted", mine.state)
         assertEquals(3050L, mine.claimed)
         assertTrue(screen(c).contains(c.getString(R.string.claim_submitted)))
+        // Everything is claimed now: the claim line counts its redemption in words, and the
+        // submit button is off.
+        assertTrue(screen(c).contains(c.resources.getQuantityString(R.plurals.claim_lines, 1, 1)))
+        assertFalse(button(c, c.getString(R.string.claim_submit)).isEnabled)
 
         // The accountant asks a question; the phone hears it at its next sync.
         val acct = server.person("acct", "accountant")
