@@ -29,6 +29,7 @@ import android.view.Surface
 import android.view.TextureView
 import android.view.View
 import android.view.ViewGroup
+import android.widget.Button
 import android.widget.FrameLayout
 import android.widget.LinearLayout
 import android.widget.TextView
@@ -52,6 +53,7 @@ open class ScanActivity : Screen() {
     private var reader: ImageReader? = null
     private var request: CaptureRequest.Builder? = null
     private var torchOn = false
+    private lateinit var torch: Button
     private var rotation = 0
     @Volatile private var delivered = false
     private lateinit var preview: TextureView
@@ -67,7 +69,7 @@ open class ScanActivity : Screen() {
         hint = center(text(getString(R.string.point_camera), 18f, Color.WHITE))
         bar.addView(hint)
         val row = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
-        val torch = button(getString(R.string.torch), Palette.MUTED) { toggleTorch() }
+        torch = button(getString(R.string.torch), Palette.MUTED) { toggleTorch() }
         val gallery = button(getString(R.string.from_photo), Palette.MUTED) { pickPhoto() }
         row.addView(torch, LinearLayout.LayoutParams(0, ViewGroup.LayoutParams.WRAP_CONTENT, 1f).apply { marginEnd = dp(8) })
         row.addView(gallery, LinearLayout.LayoutParams(0, ViewGroup.LayoutParams.WRAP_CONTENT, 1f))
@@ -96,7 +98,7 @@ open class ScanActivity : Screen() {
 
     override fun onRequestPermissionsResult(requestCode: Int, permissions: Array<out String>, grantResults: IntArray) {
         if (requestCode == PERMISSION && grantResults.firstOrNull() == PackageManager.PERMISSION_GRANTED) startCamera()
-        else hint.text = getString(R.string.no_camera)
+        else noCamera()
     }
 
     // ------------------------------------------------------------ the pipeline
@@ -170,10 +172,12 @@ open class ScanActivity : Screen() {
                 ?: cm.cameraIdList.firstOrNull()
         }.getOrNull()
         if (id == null) {
-            hint.text = getString(R.string.no_camera)
+            noCamera()
             return
         }
         rotation = cm.getCameraCharacteristics(id).get(CameraCharacteristics.SENSOR_ORIENTATION) ?: 90
+        val flash = runCatching { cm.getCameraCharacteristics(id).get(CameraCharacteristics.FLASH_INFO_AVAILABLE) }.getOrNull()
+        torch.visibility = if (flash == true) View.VISIBLE else View.GONE
         val t = HandlerThread("camera").apply { start() }
         cameraThread = t
         val bg = Handler(t.looper)
@@ -210,10 +214,10 @@ open class ScanActivity : Screen() {
                 override fun onDisconnected(d: CameraDevice) { d.close(); camera = null }
                 override fun onError(d: CameraDevice, error: Int) {
                     d.close(); camera = null
-                    main.post { hint.text = getString(R.string.no_camera) }
+                    main.post { noCamera() }
                 }
             }, bg)
-        }.onFailure { hint.text = getString(R.string.no_camera) }
+        }.onFailure { noCamera() }
     }
 
     @Suppress("DEPRECATION")
@@ -235,9 +239,15 @@ open class ScanActivity : Screen() {
                 runCatching { s.setRepeatingRequest(b.build(), null, bg) }
             }
             override fun onConfigureFailed(s: CameraCaptureSession) {
-                main.post { hint.text = getString(R.string.no_camera) }
+                main.post { noCamera() }
             }
         }, bg)
+    }
+
+    /** No camera to read with: say so, and take away the torch, which could do nothing. */
+    private fun noCamera() {
+        hint.text = getString(R.string.no_camera)
+        torch.visibility = View.GONE
     }
 
     private fun toggleTorch() {

@@ -113,6 +113,10 @@ class AppWalkTest {
         restorePhone()
         shadowOf(app).grantPermissions(Manifest.permission.CAMERA)
         val scan = Robolectric.buildActivity(ScanActivity::class.java).setup().get()
+        // Robolectric's phone has no camera: the screen says so and shows no torch.
+        assertTrue(screen(scan).contains(scan.getString(R.string.no_camera)))
+        assertFalse(allViews(scan.window.decorView).filterIsInstance<Button>()
+            .any { it.text.toString() == scan.getString(R.string.torch) && it.visibility == View.VISIBLE })
         Bench.shot(scan, "03-scan")
         val (frame, w, stride) = Bench.frameWith(server.bytes("/api/v1/vouchers/${vouchers[0].getString("id")}/qr.png"))
         scan.feedFrame(frame, w, 720, stride, 90)
