@@ -3,12 +3,8 @@
 
 use std::time::Instant;
 
-use super::readers::{reduced, rqrr, rxing, rxing_copy, upscale2, Variant, UP_MAX_PIXELS};
+use super::readers::{reduced, rqrr, rxing, rxing_copy, upscale2, Triple, Variant, UP_MAX_PIXELS};
 use super::{Code, Frame};
-
-/// The centres of a set of three finder patterns (top-left, top-right, bottom-left) in the
-/// pixels read.
-pub type Triple = [(f32, f32); 3];
 
 /// Crops read at most per `scan` (a camera session reads none: see `LookAgain`).
 pub const CROPS_MAX: usize = 8;
@@ -159,12 +155,19 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_crop_reads_the_symbol_of_a_failed_set_in_frame_coordinates() {
-        let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, 170, 60, 80);
+    /// "EV1 CROP TEST" at three pixels a module in a frame, and what the crops of its finder
+    /// patterns' set read.
+    fn crop_of_code(x0: usize, y0: usize, pad: usize) -> (Triple, Vec<Code>) {
+        let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, x0, y0, pad);
         let frame = Frame::new(w, h, w, &px, Rotation::R0);
         let mut out = Vec::new();
         Crops::new(CROPS_MAX, far()).read(&frame, &[set], &mut out);
+        (set, out)
+    }
+
+    #[test]
+    fn a_crop_reads_the_symbol_of_a_failed_set_in_frame_coordinates() {
+        let (set, out) = crop_of_code(170, 60, 80);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].text.as_deref(), Some("EV1 CROP TEST"));
         let (cx, cy) = out[0].centre();
@@ -177,10 +180,7 @@ mod tests {
 
     #[test]
     fn a_crop_as_large_as_the_frame_is_not_read_again() {
-        let (w, h, px, set) = code_in_frame("EV1 CROP TEST", 3, 5, 5, 5);
-        let frame = Frame::new(w, h, w, &px, Rotation::R0);
-        let mut out = Vec::new();
-        Crops::new(CROPS_MAX, far()).read(&frame, &[set], &mut out);
+        let (_, out) = crop_of_code(5, 5, 5);
         assert!(out.is_empty(), "the first pass read this frame already");
     }
 

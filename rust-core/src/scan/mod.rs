@@ -223,7 +223,10 @@ pub(crate) fn scan_order(
                 break;
             }
             let Some(step) = ladder.get(k) else { continue };
-            readers::run_step(frame, *step, first.seen, &mut crops, &mut found);
+            let failed = readers::run_step(frame, *step, first.seen, &mut found);
+            if found.is_empty() {
+                crops.read(frame, &failed, &mut found);
+            }
             if !found.is_empty() {
                 by = Some(k);
             }
@@ -242,7 +245,8 @@ pub(crate) fn scan_order(
         && opts.retry
         && Instant::now() < deadline
     {
-        readers::second_look(frame, &mut crops, &mut found);
+        let failed = readers::second_look(frame, &mut found);
+        crops.read(frame, &failed, &mut found);
     }
     Ok((dedup(found), by))
 }

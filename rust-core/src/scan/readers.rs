@@ -5,7 +5,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rxing::common::{BitMatrix, DetectorRXingResult};
 use rxing::BarcodeFormat;
 
-use super::crops::{Crops, Triple};
 use super::{binarize, finder, Code, Frame};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,19 +111,14 @@ fn ladder_from_env() -> Option<Vec<Step>> {
 
 /// Run one retry step, unless it cannot apply to the frame's size or the first pass saw fewer
 /// finder patterns than it needs (`finders`: `usize::MAX` when the first pass did not run; see
-/// [`Step::min_finders`]).
-pub fn run_step(
-    frame: &Frame<'_>,
-    step: Step,
-    finders: usize,
-    crops: &mut Crops,
-    out: &mut Vec<Code>,
-) {
+/// [`Step::min_finders`]). Returns the sets of three finder patterns that rxing found but could
+/// not decode (for `crops::Crops`).
+pub fn run_step(frame: &Frame<'_>, step: Step, finders: usize, out: &mut Vec<Code>) -> Vec<Triple> {
     let (w, h, s) = (frame.width, frame.height, frame.stride);
     if !step.applies(w, h) || finders < step.min_finders() {
-        return;
+        return Vec::new();
     }
-    let failed = match step {
+    match step {
         Step::Full(v) => rxing(frame.rows(), w, h, s, 1.0, v, out).1,
         Step::Down(f, v) => rxing_copy(&reduced(frame, f), f as f32, &[v], out),
         Step::Mirrored => {
@@ -162,18 +156,14 @@ pub fn run_step(
             }
             Vec::new()
         }
-    };
-    if out.is_empty() {
-        crops.read(frame, &failed, out);
     }
 }
 
 /// The second look at a frame that holds codes (see `scan_order`): the copy reduced ×2, read
-/// with the hybrid and then the global-histogram binarisation.
-pub fn second_look(frame: &Frame<'_>, crops: &mut Crops, out: &mut Vec<Code>) {
+/// with the hybrid and then the global-histogram binarisation. Returns the sets that failed.
+pub fn second_look(frame: &Frame<'_>, out: &mut Vec<Code>) -> Vec<Triple> {
     let both = [Variant::Hybrid, Variant::GlobalHistogram];
-    let failed = rxing_copy(&reduced(frame, 2), 2.0, &both, out);
-    crops.read(frame, &failed, out);
+    rxing_copy(&reduced(frame, 2), 2.0, &both, out)
 }
 
 /// The frame reduced by `f`, or `None` when that would be under 21 pixels on a side (the
@@ -371,6 +361,10 @@ fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders, Vec<Tripl
     (results, seen, failed)
 }
 
+/// The centres of a set of three finder patterns (top-left, top-right, bottom-left) in the
+/// pixels read.
+pub type Triple = [(f32, f32); 3];
+
 /// What a read's finder-pattern search saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Finders {
@@ -392,7 +386,7 @@ impl Finders {
 /// `scale` (the size of the pixels read relative to the frame's: 1/3 for a copy reduced ×3)
 /// to give frame coordinates. Returns what the finder-pattern search saw (nothing when the
 /// reader failed), and the sets of three finder patterns that failed and share no pattern
-/// with a symbol read (in frame coordinates; see [`Crops`]).
+/// with a symbol read (in frame coordinates; see `crops::Crops`).
 pub fn rxing(
     px: &[u8],
     w: usize,
