@@ -260,7 +260,7 @@ mod tests {
         fn symmetry_checks_match_rxing(w in 1usize..60, h in 1usize..60, run in 1usize..6,
                                        bits in proptest::collection::vec(any::<bool>(), 97),
                                        x in 0usize..60, y in 0usize..60, d in 0usize..4,
-                                       range in -5i32..200) {
+                                       range in 1i32..200) {
             use rxing::common::cpp_essentials::{BitMatrixCursorTrait, CheckSymmetricPattern, EdgeTracer};
             // Blocks of `run` pixels, so that whole patterns occur as well as noise.
             let m = matrix(w, h, |x, y| bits[(x / run * 7 + y / run * 11) % bits.len()]);
