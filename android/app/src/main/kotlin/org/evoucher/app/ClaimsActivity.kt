@@ -93,7 +93,7 @@ class ClaimsActivity : Screen() {
         photosLabel.text = getString(R.string.photos_attached, photos.size)
         // Nothing to claim and no question to answer: the button says so by being off.
         val canSend = a != null || unclaimed.isNotEmpty()
-        form.addView(button(getString(if (a != null) R.string.claim_answer else R.string.claim_submit), if (canSend) Palette.GREEN else Palette.MUTED) { submit() }
+        form.addView(button(getString(if (a != null) R.string.claim_answer else R.string.claim_submit)) { submit() }
             .apply { isEnabled = canSend })
         if (status.parent == null) form.addView(status)
     }

@@ -4,6 +4,7 @@ import android.app.AlertDialog
 import android.os.Bundle
 import android.text.Editable
 import android.text.TextWatcher
+import android.util.TypedValue
 import android.view.View
 import android.view.ViewGroup
 import android.widget.AdapterView
@@ -122,13 +123,22 @@ class HistoryActivity : Screen() {
     fun confirmVoid(r: HistoryRow) {
         if (r.state == "voided") return
         val who = r.beneficiaryName ?: r.beneficiaryId ?: r.entry.voucherId
-        AlertDialog.Builder(this)
+        AlertDialog.Builder(this, android.R.style.Theme_Material_Light_Dialog_Alert)
             .setTitle(R.string.void_title_fallback)
             .setMessage(getString(R.string.void_confirm, who))
             .setPositiveButton(R.string.void_action) { _, _ -> void(r) }
             .setNegativeButton(R.string.cancel, null)
             .show()
+            .apply {
+                // Voiding gives the voucher back: the action that does it is red and large, and
+                // the message is as large as the rest of the app's text.
+                findViewById<TextView>(android.R.id.message)?.setTextSize(TypedValue.COMPLEX_UNIT_SP, 18f)
+                for ((which, color) in listOf(AlertDialog.BUTTON_POSITIVE to Palette.RED, AlertDialog.BUTTON_NEGATIVE to Palette.INK)) {
+                    getButton(which)?.apply { setTextColor(color); setTextSize(TypedValue.COMPLEX_UNIT_SP, 18f); isAllCaps = false }
+                }
+            }
     }
+
 
     private fun void(r: HistoryRow) {
         App.background({ app.ledger.void(r.entry.id, provider = "", device = "") }) { res ->

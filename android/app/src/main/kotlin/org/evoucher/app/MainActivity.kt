@@ -70,7 +70,7 @@ class MainActivity : Screen() {
             syncButton.isEnabled = true
             syncButton.text = getString(R.string.sync_now)
             val msg = r.fold(
-                { getString(R.string.sync_done, it.pushed, it.accepted, it.conflicts) },
+                { Syncer.message(this, it) },
                 { getString(R.string.sync_failed, it.message ?: it.toString()) },
             )
             Toast.makeText(this, msg, Toast.LENGTH_LONG).show()

@@ -1,6 +1,7 @@
 package org.evoucher.app
 
 import android.content.Intent
+import android.os.Bundle
 import org.evoucher.sdk.Verdict
 
 /**
@@ -9,7 +10,8 @@ import org.evoucher.sdk.Verdict
  *
  * - `org.idpass.smartscanner.QRCODE_SCAN`, `org.idpass.smartscanner.odk.QRCODE_SCAN`,
  *   `com.google.zxing.client.android.SCAN`: the QR code's text, as `value` (ODK),
- *   `SCAN_RESULT` and `SCAN_RESULT_FORMAT` (ZXing).
+ *   `SCAN_RESULT` and `SCAN_RESULT_FORMAT` (ZXing), and for SmartScanner's actions as
+ *   SmartScanner returns it (`result` bundle, `mode`, `qr_code_text`).
  * - `org.evoucher.action.VERIFY_VOUCHER`: the code verified offline against this phone's trust
  *   list and ledger (nothing is redeemed), its fields as extras (docs/android.md lists them);
  *   `value` is the voucher id, so a single ODK question captures a verified voucher.
@@ -22,13 +24,32 @@ class ScanIntentActivity : ScanActivity() {
                 finish()
             }
         } else {
-            setResult(RESULT_OK, Intent().putExtra("value", text).putExtra("SCAN_RESULT", text).putExtra("SCAN_RESULT_FORMAT", "QR_CODE"))
+            setResult(RESULT_OK, plain(intent, text))
             finish()
         }
     }
 
     companion object {
         const val ACTION_VERIFY = "org.evoucher.action.VERIFY_VOUCHER"
+
+        /**
+         * A plain scan's answer: the text as `value` (ODK) and `SCAN_RESULT` (ZXing); for
+         * SmartScanner's QR actions also as SmartScanner answers: a `result` bundle holding
+         * `mode` = `qrcode` and `qr_code_text`, and the same keys at the top level, each behind
+         * the caller's `prefix` extra if it gave one (ODK field-list groups).
+         */
+        fun plain(request: Intent, text: String): Intent {
+            val out = Intent().putExtra("value", text).putExtra("SCAN_RESULT", text).putExtra("SCAN_RESULT_FORMAT", "QR_CODE")
+            if (request.action in SMARTSCANNER_QR) {
+                val result = Bundle().apply { putString("mode", "qrcode"); putString("qr_code_text", text) }
+                out.putExtra("result", result)
+                val prefix = request.getStringExtra("prefix") ?: ""
+                for (key in result.keySet()) out.putExtra(prefix + key, result.getString(key))
+            }
+            return out
+        }
+
+        private val SMARTSCANNER_QR = setOf("org.idpass.smartscanner.QRCODE_SCAN", "org.idpass.smartscanner.odk.QRCODE_SCAN")
 
         /** The extras of a verification answer. */
         fun answer(app: App, text: String): Intent {

@@ -10,6 +10,9 @@ import org.evoucher.sdk.LedgerException
 import org.evoucher.sdk.ServerSync
 import org.evoucher.sdk.SyncReport
 
+/** One sync: the ledger's report, and what became of the claim outbox. */
+data class SyncOutcome(val report: SyncReport, val claimsSent: Int, val claimsRefused: Int, val claimsError: String?)
+
 /** One sync of the app's ledger with its server, whoever asks (the button, the job). */
 object Syncer {
     private val lock = Any()
@@ -21,14 +24,28 @@ object Syncer {
         return e.server to token
     }
 
-    /** Redemptions out, trust list and revocations in, then the claim outbox. */
-    fun run(app: App): SyncReport = synchronized(lock) {
+    /**
+     * Redemptions out, trust list and revocations in, then the claim outbox. A claim outbox that
+     * could not be sent does not undo the sync: it is reported (and the claims stay queued for
+     * the next sync), so that neither the provider nor the background job takes it for sent.
+     */
+    fun run(app: App): SyncOutcome = synchronized(lock) {
         val (server, token) = credentials(app)
         val report = ServerSync(app.ledger).sync(server, token, app.trustFile)
         // Claims after redemptions: the server claims only what it has accepted.
-        runCatching { ServerSync(app.ledger).sendClaims(server, token) }
-        report
+        ServerSync(app.ledger).runCatching { sendClaims(server, token) }.fold(
+            { (sent, refused) -> SyncOutcome(report, sent, refused, null) },
+            { SyncOutcome(report, 0, 0, it.message ?: it.toString()) },
+        )
     }
+
+    /** What the provider is told after a sync. */
+    fun message(c: Context, o: SyncOutcome): String = buildList {
+        add(c.getString(R.string.sync_done, o.report.pushed, o.report.accepted, o.report.conflicts))
+        if (o.claimsSent > 0) add(c.resources.getQuantityString(R.plurals.claims_sent, o.claimsSent, o.claimsSent))
+        if (o.claimsRefused > 0) add(c.resources.getQuantityString(R.plurals.claims_refused, o.claimsRefused, o.claimsRefused))
+        o.claimsError?.let { add(c.getString(R.string.claims_not_sent, it)) }
+    }.joinToString("\n")
 
     /** Send the claim outbox now. Returns (sent, refused). */
     fun sendClaims(app: App): Pair<Int, Int> = synchronized(lock) {
@@ -46,7 +63,8 @@ class SyncJobService : JobService() {
 
     override fun onStartJob(params: JobParameters): Boolean {
         worker = Thread {
-            val ok = runCatching { Syncer.run(App.of(this)) }.isSuccess
+            // A claim outbox left unsent counts as a failure: the platform retries with backoff.
+            val ok = runCatching { Syncer.run(App.of(this)) }.getOrNull()?.claimsError == null
             jobFinished(params, !ok)
         }.apply { start() }
         return true

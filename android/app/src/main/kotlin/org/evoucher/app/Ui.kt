@@ -2,6 +2,7 @@ package org.evoucher.app
 
 import android.app.Activity
 import android.content.Context
+import android.content.res.ColorStateList
 import android.graphics.Color
 import android.graphics.Typeface
 import android.graphics.drawable.GradientDrawable
@@ -15,6 +16,7 @@ import android.widget.EditText
 import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
+import java.math.BigDecimal
 import java.text.DateFormat
 import java.text.NumberFormat
 import java.util.Currency
@@ -29,6 +31,10 @@ object Palette {
     const val MUTED = 0xFF5F6368.toInt()
     const val PAPER = 0xFFFAFAFA.toInt()
     const val WARN_BG = 0xFFFFF3E0.toInt()
+
+    /** A button that is off: pale, with grey text (4.7:1), unlike any button that works. */
+    const val OFF = 0xFFE0E0E0.toInt()
+    const val OFF_INK = 0xFF616161.toInt()
 }
 
 /** Every screen: in the chosen language, laid out from code (no layout inflation to pay for). */
@@ -55,17 +61,23 @@ abstract class Screen : Activity() {
         textAlignment = View.TEXT_ALIGNMENT_VIEW_START
     }
 
-    /** A large button (at least 56 dp high: a thumb on a moving bus). */
+    /**
+     * A large button (at least 56 dp high: a thumb on a moving bus). When it is off
+     * (`isEnabled = false`) it turns pale with grey text, whatever its colour when on.
+     */
     fun button(s: CharSequence, color: Int = Palette.GREEN, onClick: () -> Unit): Button = Button(this).apply {
         text = s
         isAllCaps = false
         setTextSize(TypedValue.COMPLEX_UNIT_SP, 20f)
-        setTextColor(Color.WHITE)
+        setTextColor(onOff(Color.WHITE, Palette.OFF_INK))
         minHeight = dp(56)
-        background = GradientDrawable().apply { cornerRadius = dp(8).toFloat(); setColor(color) }
+        background = GradientDrawable().apply { cornerRadius = dp(8).toFloat(); setColor(onOff(color, Palette.OFF)) }
         layoutParams = LinearLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT).apply { topMargin = dp(12) }
         setOnClickListener { onClick() }
     }
+
+    private fun onOff(on: Int, off: Int) =
+        ColorStateList(arrayOf(intArrayOf(-android.R.attr.state_enabled), intArrayOf()), intArrayOf(off, on))
 
     fun field(hint: String, type: Int = InputType.TYPE_CLASS_TEXT): EditText = EditText(this).apply {
         this.hint = hint
@@ -91,16 +103,27 @@ object Fmt {
         if (currency == null) return minor.toString()
         return runCatching {
             val c = Currency.getInstance(currency)
-            val f = NumberFormat.getCurrencyInstance().apply { this.currency = c }
             val digits = c.defaultFractionDigits.coerceAtLeast(0)
-            var div = 1.0
-            repeat(digits) { div *= 10 }
-            f.format(minor / div)
+            val f = NumberFormat.getCurrencyInstance().apply {
+                this.currency = c
+                minimumFractionDigits = digits
+                maximumFractionDigits = digits
+            }
+            // Exact: minor units as a decimal, never through a double.
+            f.format(BigDecimal.valueOf(minor, digits))
         }.getOrElse { "$minor $currency" }
     }
 
-    fun time(epochSeconds: Long): String =
-        DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT).format(Date(epochSeconds * 1000))
+    /** Date and time; the time part never breaks across lines ("8:50" above "AM"). */
+    fun time(epochSeconds: Long): String {
+        val at = Date(epochSeconds * 1000)
+        val both = DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT).format(at)
+        val clock = DateFormat.getTimeInstance(DateFormat.SHORT).format(at)
+        return both.replace(clock, unbroken(clock))
+    }
+
+    /** The same text with its spaces made non-breaking. */
+    fun unbroken(s: String): String = s.replace(' ', '\u00A0').replace('\u202F', '\u00A0')
 
     fun day(epochSeconds: Long): String = DateFormat.getDateInstance(DateFormat.MEDIUM).format(Date(epochSeconds * 1000))
 }

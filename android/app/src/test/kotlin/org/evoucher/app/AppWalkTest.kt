@@ -106,6 +106,10 @@ class AppWalkTest {
         assertTrue(t, t.contains(main.getString(R.string.waiting, 0)))
         assertTrue(t, !t.contains(main.getString(R.string.stale_trust)))
         Bench.shot(main, "02-home")
+        // Amounts are exact at any size (a double would show .75 here).
+        assertTrue(Fmt.money(123_456_789_012_345_678L, "KES"), Fmt.money(123_456_789_012_345_678L, "KES").endsWith("1,234,567,890,123,456.78"))
+        assertTrue(Fmt.money(1_050L, "KES"), Fmt.money(1_050L, "KES").endsWith("10.50"))
+        assertTrue(Fmt.money(7L, "JPY"), Fmt.money(7L, "JPY").endsWith("7"))
     }
 
     @Test
@@ -143,6 +147,10 @@ class AppWalkTest {
         assertEquals("already_redeemed", r.reason)
         val why = screen(again)
         assertTrue(why, why.contains(again.getString(R.string.verdict_refused)) && why.contains("SP-1"))
+        // The time of the first redemption is one unbreakable piece ("8:50 AM", not "8:50" over "AM").
+        val clock = java.text.DateFormat.getTimeInstance(java.text.DateFormat.SHORT).format(java.util.Date(receipt.entry.at * 1000))
+        assertTrue(clock, clock.contains(' ') || clock.contains('\u202F'))
+        assertTrue(why, why.contains(Fmt.unbroken(clock)) && !why.contains(clock))
         Bench.shot(again, "06-verdict-already-redeemed")
         savePhone()
     }
@@ -216,6 +224,8 @@ class AppWalkTest {
         val dialog = ShadowDialog.getLatestDialog() as AlertDialog
         assertTrue(dialog.isShowing)
         Bench.shot(dialog.window!!.decorView, "12-history-void-confirm")
+        // The action that gives the voucher back is red.
+        assertEquals(Palette.RED, dialog.getButton(AlertDialog.BUTTON_POSITIVE).currentTextColor)
         dialog.getButton(AlertDialog.BUTTON_POSITIVE).performClick()
         Bench.settle()
         assertEquals("voided", h.page!!.rows.single().state)
@@ -235,6 +245,9 @@ class AppWalkTest {
         button(main, main.getString(R.string.sync_now)).performClick()
         Bench.settle()
         assertTrue(screen(main), screen(main).contains(main.getString(R.string.waiting, 0)))
+        // The provider is told what the sync did, and nothing of claims (there were none).
+        val told = org.robolectric.shadows.ShadowToast.getTextOfLatestToast()
+        assertTrue(told, Regex("Sent 3, accepted \\d+, conflicts 0\\.").matches(told))
         val (st, list) = server.call("GET", "/api/v1/redemptions?limit=100")
         assertEquals(200, st)
         val got = list.getJSONArray("redemptions")
@@ -279,14 +292,22 @@ class AppWalkTest {
         assertEquals("KES", r.getStringExtra("currency"))
         assertEquals("nothing was redeemed", 0, app.ledger.history(org.evoucher.sdk.HistoryFilter(search = "B-3")).count)
 
-        for (action in listOf("org.idpass.smartscanner.odk.QRCODE_SCAN", "com.google.zxing.client.android.SCAN")) {
+        val text = vouchers[2].getString("text")
+        for (action in listOf("org.idpass.smartscanner.odk.QRCODE_SCAN", "org.idpass.smartscanner.QRCODE_SCAN", "com.google.zxing.client.android.SCAN")) {
             val (f2, _, _) = Bench.frameWith(png)
-            val s = Robolectric.buildActivity(ScanIntentActivity::class.java, Intent(action)).setup().get()
+            val ask = Intent(action).apply { if (action.contains(".odk.")) putExtra("prefix", "voucher_") }
+            val s = Robolectric.buildActivity(ScanIntentActivity::class.java, ask).setup().get()
             s.feedFrame(f2, w, 720, stride, 0)
             Bench.settle()
             val out = shadowOf(s).resultIntent
-            assertEquals(vouchers[2].getString("text"), out.getStringExtra("value"))
-            assertEquals(vouchers[2].getString("text"), out.getStringExtra("SCAN_RESULT"))
+            assertEquals(text, out.getStringExtra("value"))
+            assertEquals(text, out.getStringExtra("SCAN_RESULT"))
+            // SmartScanner's own layout, for callers written against it; ZXing's callers get none of it.
+            val smart = action.startsWith("org.idpass")
+            assertEquals(action, if (smart) text else null, out.getBundleExtra("result")?.getString("qr_code_text"))
+            assertEquals(action, if (smart) "qrcode" else null, out.getBundleExtra("result")?.getString("mode"))
+            val prefix = if (action.contains(".odk.")) "voucher_" else ""
+            assertEquals(action, if (smart) text else null, out.getStringExtra(prefix + "qr_code_text"))
         }
     }
 
@@ -340,14 +361,26 @@ class AppWalkTest {
         // Everything is claimed now: the claim line counts its redemption in words, and the
         // submit button is off.
         assertTrue(screen(c).contains(c.resources.getQuantityString(R.plurals.claim_lines, 1, 1)))
-        assertFalse(button(c, c.getString(R.string.claim_submit)).isEnabled)
+        val off = button(c, c.getString(R.string.claim_submit))
+        assertFalse(off.isEnabled)
+        // Off looks off: pale with grey text, unlike the grey photo buttons that work.
+        fun fill(b: Button) = (b.background as android.graphics.drawable.GradientDrawable).color!!.getColorForState(b.drawableState, 0)
+        assertEquals(Palette.OFF, fill(off))
+        assertEquals(Palette.OFF_INK, off.currentTextColor)
+        assertEquals(Palette.MUTED, fill(button(c, c.getString(R.string.take_photo))))
 
         // The accountant asks a question; the phone hears it at its next sync.
         val acct = server.person("acct", "accountant")
         val (st, d, _) = server.callAs(acct, "POST", "/api/v1/claims/${mine.id}/decision",
             JSONObject().put("stage", 1).put("decision", "return").put("reason", "The receipt is cut off: send all of it."))
         assertEquals(d.toString(), 200, st)
-        Syncer.run(app)
+        val synced = Syncer.run(app)
+        assertNull(synced.claimsError)
+        // A claim outbox that could not be sent is reported, not taken for sent.
+        val unsent = Syncer.message(app, synced.copy(claimsSent = 0, claimsError = "timeout"))
+        assertTrue(unsent, unsent.contains(app.getString(R.string.claims_not_sent, "timeout")))
+        val sent = Syncer.message(app, synced.copy(claimsSent = 2, claimsRefused = 1, claimsError = null))
+        assertTrue(sent, sent.contains("2 claims sent.") && sent.contains("1 claim refused"))
         c.load()
         Bench.settle()
         assertEquals("returned", c.claims!!.claims.single().state)
