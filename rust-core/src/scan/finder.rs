@@ -13,6 +13,7 @@ use rxing::common::cpp_essentials::{
     PatternRow, PatternType, PatternView,
 };
 use rxing::common::{BitArray, BitMatrix};
+use rxing::qrcode::cpp_port::detector::FinderPatternSet;
 use rxing::{point, Point};
 
 const LEN: usize = 5;
@@ -190,6 +191,70 @@ fn concentric(image: &BitMatrix, x: i32, y: i32, range: i32) -> bool {
     hi <= 5 * lo
 }
 
+/// The sets rxing's `GenerateFinderPatternSets` leaves out when a frame holds only a few finder
+/// patterns (3 to 5): zxing-cpp (since 3.0) drops its size-ratio, leg-ratio and angle filters
+/// there, and so reads symbols held at a steep angle, whose near finder pattern is over twice
+/// the size of the far ones. Each remaining triple is ordered as rxing orders a set (the
+/// longest side opposite the top-left, bottom-left and top-right by the cross product), kept if
+/// its module count can be a QR symbol's, and the sets come in rxing's order of plausibility.
+/// `patterns` are sorted by decreasing size (as rxing leaves them); `taken` are the sets rxing
+/// made already.
+pub fn few_pattern_sets(
+    patterns: &[ConcentricPattern],
+    taken: &[FinderPatternSet],
+) -> Vec<FinderPatternSet> {
+    let n = patterns.len();
+    if !(3..=5).contains(&n) {
+        return Vec::new();
+    }
+    // rxing's distance: scaled by the size ratio, a coarse correction for perspective.
+    let sd = |a: &ConcentricPattern, b: &ConcentricPattern| {
+        f64::from(ConcentricPattern::dot(*a - *b, *a - *b)) * f64::from(b.size)
+            / f64::from(a.size.max(1))
+    };
+    let same = |s: &FinderPatternSet, t: &FinderPatternSet| {
+        let mut x = [s.bl.p, s.tl.p, s.tr.p].map(|p| (p.x.to_bits(), p.y.to_bits()));
+        let mut y = [t.bl.p, t.tl.p, t.tr.p].map(|p| (p.x.to_bits(), p.y.to_bits()));
+        x.sort_unstable();
+        y.sort_unstable();
+        x == y
+    };
+    let mut sets: Vec<(f64, FinderPatternSet)> = Vec::new();
+    for i in 0..n - 2 {
+        for j in i + 1..n - 1 {
+            for k in j + 1..n {
+                let (mut a, mut b, mut c) = (&patterns[k], &patterns[j], &patterns[i]);
+                let (mut ab, mut bc, mut ac) = (sd(a, b), sd(b, c), sd(a, c));
+                if bc >= ab && bc >= ac {
+                    std::mem::swap(&mut a, &mut b);
+                    std::mem::swap(&mut bc, &mut ac);
+                } else if ab >= ac && ab >= bc {
+                    std::mem::swap(&mut b, &mut c);
+                    std::mem::swap(&mut ab, &mut ac);
+                }
+                let (ab, bc) = (ab.sqrt(), bc.sqrt());
+                let modules = (ab + bc) / (2.0 * f64::from(a.size + b.size + c.size) / 21.0) + 7.0;
+                if !(21.0 * 0.9..=177.0 * 1.5).contains(&modules) {
+                    continue;
+                }
+                if ConcentricPattern::cross(*c - *b, *a - *b) < 0.0 {
+                    std::mem::swap(&mut a, &mut c);
+                }
+                let set = FinderPatternSet {
+                    bl: *a,
+                    tl: *b,
+                    tr: *c,
+                };
+                if !taken.iter().any(|t| same(t, &set)) {
+                    sets.push((ab + bc + (ab - bc).abs(), set));
+                }
+            }
+        }
+    }
+    sets.sort_by(|x, y| x.0.total_cmp(&y.0));
+    sets.into_iter().map(|(_, s)| s).collect()
+}
+
 /// Every finder pattern in the matrix, in rxing's order.
 pub fn find_finder_patterns(image: &BitMatrix) -> Vec<ConcentricPattern> {
     let height = image.height();
@@ -278,6 +343,46 @@ mod tests {
         }
 
         #[test]
+        fn few_pattern_sets_find_any_symbol_rxing_leaves_out(
+            cx in 100f32..900.0, cy in 100f32..900.0, side in 60f32..600.0, turn in 0f32..360.0,
+            base in 7i32..30, ratios in proptest::collection::vec(1f32..2.6, 3), noise in proptest::collection::vec((0f32..1000.0, 0f32..1000.0, 7i32..60), 0..3),
+        ) {
+            use rxing::qrcode::cpp_port::detector::GenerateFinderPatternSets;
+            // The three finder patterns of a symbol, turned in the image plane, their sizes up to
+            // 2.6 times apart (a steep perspective makes the near one over twice the far ones; far
+            // beyond that rxing's size-scaled distances no longer tell the corners apart), among
+            // a few others.
+            let sizes: Vec<i32> = ratios.iter().map(|r| (base as f32 * r) as i32).collect();
+            let (s, c) = turn.to_radians().sin_cos();
+            let at = |u: f32, v: f32| point(cx + c * u - s * v, cy + s * u + c * v);
+            let (tl, tr, bl) = (at(0.0, 0.0), at(side, 0.0), at(0.0, side));
+            let mut fps: Vec<ConcentricPattern> = [tl, tr, bl].iter().zip(&sizes)
+                .map(|(p, size)| ConcentricPattern { p: *p, size: *size }).collect();
+            fps.extend(noise.iter().map(|(x, y, size)| ConcentricPattern { p: point(*x, *y), size: *size }));
+            let sets = GenerateFinderPatternSets(&mut fps);
+            let extra = few_pattern_sets(&fps, &sets);
+            // Never a set rxing made already, and only the patterns given.
+            for e in &extra {
+                prop_assert!(!sets.contains(e));
+                prop_assert!([e.tl, e.tr, e.bl].iter().all(|p| fps.contains(p)));
+            }
+            // The symbol's three patterns make a set, rxing's or ours, as long as its module count
+            // can be a QR symbol's. (Which corner is which follows rxing's size-scaled distances,
+            // which can misplace them when the sizes differ much; SampleQR then fails.)
+            let modules = 2.0 * side / ((sizes.iter().sum::<i32>() as f32) * 2.0 / 21.0) + 7.0;
+            if modules > 21.0 && modules < 170.0 {
+                let corners = |f: &FinderPatternSet| {
+                    let mut c = [f.tl.p, f.tr.p, f.bl.p].map(|p| (p.x.to_bits(), p.y.to_bits()));
+                    c.sort_unstable();
+                    c
+                };
+                let mut want = [tl, tr, bl].map(|p| (p.x.to_bits(), p.y.to_bits()));
+                want.sort_unstable();
+                prop_assert!(sets.iter().chain(&extra).any(|f| corners(f) == want), "{:?}", (sets.len(), extra.len()));
+            }
+        }
+
+        #[test]
         fn runs_match_rxing(w in 1usize..200, bits in proptest::collection::vec(any::<bool>(), 200),
                             run in 1usize..9) {
             // Runs of `run` equal bits, so that long runs and word edges both occur.
@@ -307,6 +412,37 @@ mod tests {
             });
             prop_assert!(find_finder_patterns(&m) == FindFinderPatterns(&m, true, 0));
         }
+    }
+
+    #[test]
+    fn a_steep_symbol_rxing_leaves_out_gets_a_set() {
+        use rxing::qrcode::cpp_port::detector::GenerateFinderPatternSets;
+        // The finder patterns of a generated camera frame (perspective/720p, frame 1): the near
+        // bottom-left pattern is almost twice the far ones, the far side half the near one.
+        let fp = |x: f32, y: f32, size: i32| ConcentricPattern {
+            p: point(x, y),
+            size,
+        };
+        let mut fps = vec![
+            fp(650.0, 150.0, 22),
+            fp(815.0, 237.0, 23),
+            fp(431.0, 418.0, 42),
+        ];
+        let sets = GenerateFinderPatternSets(&mut fps);
+        assert!(sets.is_empty());
+        let extra = few_pattern_sets(&fps, &sets);
+        assert_eq!(extra.len(), 1);
+        assert_eq!(
+            (extra[0].tl.p, extra[0].tr.p, extra[0].bl.p),
+            (
+                point(650.0, 150.0),
+                point(815.0, 237.0),
+                point(431.0, 418.0)
+            )
+        );
+        // Six patterns: rxing's filters stay, as in zxing-cpp.
+        fps.extend([fp(10.0, 10.0, 9), fp(30.0, 10.0, 9), fp(10.0, 30.0, 9)]);
+        assert!(few_pattern_sets(&fps, &[]).is_empty());
     }
 
     #[test]

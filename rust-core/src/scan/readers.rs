@@ -321,28 +321,31 @@ fn decode_qr(matrix: &BitMatrix) -> (Vec<rxing::RXingResult>, Finders, Vec<Tripl
     let mut used = Vec::new();
     let mut results = Vec::new();
     let mut failed = Vec::new();
-    for set in detector::GenerateFinderPatternSets(&mut fps) {
+    let sets = detector::GenerateFinderPatternSets(&mut fps);
+    // With few patterns, also the sets rxing's filters leave out (as zxing-cpp does). Those that
+    // fail are not handed to the crops: the crops stay for symbols that passed the filters.
+    let extra = finder::few_pattern_sets(&fps, &sets);
+    let plausible = sets.len();
+    for (n, set) in sets.into_iter().chain(extra).enumerate() {
         if used.contains(&set.bl) || used.contains(&set.tl) || used.contains(&set.tr) {
             continue;
         }
-        let Ok(det) = detector::SampleQR(matrix, &set) else {
-            failed.push(set);
+        let read = detector::SampleQR(matrix, &set)
+            .ok()
+            .and_then(|det| Decode(det.getBits()).ok().map(|dec| (det, dec)))
+            .filter(|(_, dec)| dec.isValid());
+        let Some((det, dec)) = read else {
+            if n < plausible {
+                failed.push(set);
+            }
             continue;
         };
-        let Ok(dec) = Decode(det.getBits()) else {
-            failed.push(set);
-            continue;
-        };
-        if !dec.isValid() {
-            failed.push(set);
-        } else {
-            used.extend([set.bl, set.tl, set.tr]);
-            results.push(rxing::RXingResult::with_decoder_result(
-                dec,
-                det.getPoints(),
-                BarcodeFormat::QR_CODE,
-            ));
-        }
+        used.extend([set.bl, set.tl, set.tr]);
+        results.push(rxing::RXingResult::with_decoder_result(
+            dec,
+            det.getPoints(),
+            BarcodeFormat::QR_CODE,
+        ));
     }
     let seen = Finders {
         seen: found,
