@@ -212,13 +212,6 @@ pub fn few_pattern_sets(
         f64::from(ConcentricPattern::dot(*a - *b, *a - *b)) * f64::from(b.size)
             / f64::from(a.size.max(1))
     };
-    let same = |s: &FinderPatternSet, t: &FinderPatternSet| {
-        let mut x = [s.bl.p, s.tl.p, s.tr.p].map(|p| (p.x.to_bits(), p.y.to_bits()));
-        let mut y = [t.bl.p, t.tl.p, t.tr.p].map(|p| (p.x.to_bits(), p.y.to_bits()));
-        x.sort_unstable();
-        y.sort_unstable();
-        x == y
-    };
     let mut sets: Vec<(f64, FinderPatternSet)> = Vec::new();
     for i in 0..n - 2 {
         for j in i + 1..n - 1 {
@@ -245,7 +238,9 @@ pub fn few_pattern_sets(
                     tl: *b,
                     tr: *c,
                 };
-                if !taken.iter().any(|t| same(t, &set)) {
+                if !taken.iter().any(|t| {
+                    corners([t.tl.p, t.tr.p, t.bl.p]) == corners([set.tl.p, set.tr.p, set.bl.p])
+                }) {
                     sets.push((ab + bc + (ab - bc).abs(), set));
                 }
             }
@@ -253,6 +248,13 @@ pub fn few_pattern_sets(
     }
     sets.sort_by(|x, y| x.0.total_cmp(&y.0));
     sets.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Three points in a fixed order whatever their roles: whether two sets hold the same patterns.
+fn corners(points: [Point; 3]) -> [(u32, u32); 3] {
+    let mut c = points.map(|p| (p.x.to_bits(), p.y.to_bits()));
+    c.sort_unstable();
+    c
 }
 
 /// Every finder pattern in the matrix, in rxing's order.
@@ -371,14 +373,8 @@ mod tests {
             // which can misplace them when the sizes differ much; SampleQR then fails.)
             let modules = 2.0 * side / ((sizes.iter().sum::<i32>() as f32) * 2.0 / 21.0) + 7.0;
             if modules > 21.0 && modules < 170.0 {
-                let corners = |f: &FinderPatternSet| {
-                    let mut c = [f.tl.p, f.tr.p, f.bl.p].map(|p| (p.x.to_bits(), p.y.to_bits()));
-                    c.sort_unstable();
-                    c
-                };
-                let mut want = [tl, tr, bl].map(|p| (p.x.to_bits(), p.y.to_bits()));
-                want.sort_unstable();
-                prop_assert!(sets.iter().chain(&extra).any(|f| corners(f) == want), "{:?}", (sets.len(), extra.len()));
+                let want = corners([tl, tr, bl]);
+                prop_assert!(sets.iter().chain(&extra).any(|f| corners([f.tl.p, f.tr.p, f.bl.p]) == want), "{:?}", (sets.len(), extra.len()));
             }
         }
 
